@@ -1,0 +1,298 @@
+//! Names and places shared by `xtask` (which builds the trees) and the test
+//! harness (which runs programs in them). Nothing here touches the file system
+//! except [`workspace_root`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// An architecture stormless supports, with every name the tools use for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    Armv7,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::Armv7];
+
+    /// The name users type (`--arch`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Armv7 => "armv7",
+        }
+    }
+
+    /// musl's `$(ARCH)`: the directory under `arch/`.
+    pub fn musl_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Armv7 => "arm",
+        }
+    }
+
+    /// `$(ARCH)$(SUBARCH)` as it appears in `ld-musl-<m>.so.1` and `etc/ld-musl-<m>.path`.
+    pub fn ldso_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::Armv7 => "armhf",
+        }
+    }
+
+    /// File name of the program interpreter.
+    pub fn ldso_name(self) -> String {
+        format!("ld-musl-{}.so.1", self.ldso_arch())
+    }
+
+    /// GNU triple of the Debian cross compiler; also musl's `--target`.
+    pub fn gnu_triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux-gnu",
+            Arch::Aarch64 => "aarch64-linux-gnu",
+            Arch::Armv7 => "arm-linux-gnueabihf",
+        }
+    }
+
+    /// Debian package that provides `<triple>-gcc`.
+    pub fn gcc_package(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "gcc",
+            Arch::Aarch64 => "gcc-aarch64-linux-gnu",
+            Arch::Armv7 => "gcc-arm-linux-gnueabihf",
+        }
+    }
+
+    /// Debian architecture name.
+    pub fn debian_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+            Arch::Armv7 => "armhf",
+        }
+    }
+
+    /// Rust target the loader is compiled for. The loader is `no_std`, so the
+    /// gnueabihf target serves armv7: its musl twin has no prebuilt std.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Aarch64 => "aarch64-unknown-linux-musl",
+            Arch::Armv7 => "armv7-unknown-linux-gnueabihf",
+        }
+    }
+
+    /// The qemu-user binary that runs this arch's programs on an x86_64 host,
+    /// or `None` where they run natively.
+    pub fn qemu_user(self) -> Option<&'static str> {
+        match self {
+            Arch::X86_64 => None,
+            Arch::Aarch64 => Some("qemu-aarch64"),
+            Arch::Armv7 => Some("qemu-arm"),
+        }
+    }
+
+    /// ELF `e_machine` of this arch's objects.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+            Arch::Armv7 => 40,
+        }
+    }
+
+    pub fn pointer_width(self) -> u32 {
+        match self {
+            Arch::X86_64 | Arch::Aarch64 => 64,
+            Arch::Armv7 => 32,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown architecture `{s}` (expected one of: x86_64, aarch64, armv7, all)"))
+    }
+}
+
+/// A musl release we build, with the Debian suite its source package comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MuslVersion {
+    V1_2_3,
+    V1_2_5,
+}
+
+impl MuslVersion {
+    pub const ALL: [MuslVersion; 2] = [MuslVersion::V1_2_3, MuslVersion::V1_2_5];
+    pub const DEFAULT: MuslVersion = MuslVersion::V1_2_3;
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MuslVersion::V1_2_3 => "1.2.3",
+            MuslVersion::V1_2_5 => "1.2.5",
+        }
+    }
+
+    pub fn debian_suite(self) -> &'static str {
+        match self {
+            MuslVersion::V1_2_3 => "bookworm",
+            MuslVersion::V1_2_5 => "trixie",
+        }
+    }
+}
+
+impl fmt::Display for MuslVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MuslVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MuslVersion::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unsupported musl version `{s}` (expected 1.2.3 or 1.2.5)"))
+    }
+}
+
+/// Which loader a tree carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Loader {
+    /// Stock musl, with its own `ldso/dynlink.c`.
+    Reference,
+    /// musl's libc with the Rust dynamic linker in place of `dynlink.c`.
+    Stormless,
+}
+
+impl Loader {
+    pub const ALL: [Loader; 2] = [Loader::Reference, Loader::Stormless];
+
+    /// Directory name of the tree, and the name users pass as `--loader`.
+    pub fn tree_dir(self) -> &'static str {
+        match self {
+            Loader::Reference => "reference",
+            Loader::Stormless => "sysroot",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Loader::Reference => "reference",
+            Loader::Stormless => "ours",
+        }
+    }
+}
+
+impl fmt::Display for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The root of the stormless workspace (the directory holding `Cargo.toml`
+/// with `[workspace]`), found from this crate's own location at build time.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/trees sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// Where everything `xtask` builds lives: `target/stormless`.
+pub fn output_root() -> PathBuf {
+    workspace_root().join("target").join("stormless")
+}
+
+/// `target/stormless/musl-<v>/<arch>`.
+pub fn arch_dir(version: MuslVersion, arch: Arch) -> PathBuf {
+    output_root().join(format!("musl-{version}")).join(arch.name())
+}
+
+/// One built tree: `reference/` or `sysroot/`.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    pub version: MuslVersion,
+    pub arch: Arch,
+    pub loader: Loader,
+    pub root: PathBuf,
+}
+
+impl Tree {
+    pub fn new(version: MuslVersion, arch: Arch, loader: Loader) -> Tree {
+        let root = arch_dir(version, arch).join(loader.tree_dir());
+        Tree { version, arch, loader, root }
+    }
+
+    pub fn lib_dir(&self) -> PathBuf {
+        self.root.join("lib")
+    }
+
+    /// Absolute path of the interpreter, as written into PT_INTERP.
+    pub fn ldso(&self) -> PathBuf {
+        self.lib_dir().join(self.arch.ldso_name())
+    }
+
+    pub fn cc(&self) -> PathBuf {
+        self.root.join("bin").join("cc")
+    }
+
+    /// Marker written last by a successful build; a tree without it is never used.
+    pub fn stamp(&self) -> PathBuf {
+        self.root.join(".complete")
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.stamp().is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for arch in Arch::ALL {
+            assert_eq!(arch.name().parse::<Arch>(), Ok(arch));
+        }
+        for v in MuslVersion::ALL {
+            assert_eq!(v.as_str().parse::<MuslVersion>(), Ok(v));
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_rejected_with_the_choices() {
+        let err = "mips".parse::<Arch>().unwrap_err();
+        assert!(err.contains("mips") && err.contains("aarch64"), "{err}");
+        assert!("1.2.4".parse::<MuslVersion>().unwrap_err().contains("1.2.3"));
+    }
+
+    #[test]
+    fn interpreter_names_match_musl() {
+        let names: Vec<_> = Arch::ALL.iter().map(|a| a.ldso_name()).collect();
+        assert_eq!(names, ["ld-musl-x86_64.so.1", "ld-musl-aarch64.so.1", "ld-musl-armhf.so.1"]);
+    }
+
+    #[test]
+    fn trees_live_under_target_stormless() {
+        let t = Tree::new(MuslVersion::V1_2_3, Arch::Armv7, Loader::Stormless);
+        assert!(t.ldso().ends_with("target/stormless/musl-1.2.3/armv7/sysroot/lib/ld-musl-armhf.so.1"));
+    }
+}

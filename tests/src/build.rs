@@ -1,0 +1,173 @@
+//! Building a fixture with one tree's `bin/cc`: every library into its own
+//! directory `store/<name>/`, as Nix/Guix/Spack lay out a store, and the
+//! program into `bin/`.
+use crate::manifest::Fixture;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_trees::Tree;
+
+/// A fixture built for one tree.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub out: PathBuf,
+    pub program: PathBuf,
+}
+
+impl Built {
+    /// Replace `@OUT@` with this build's output directory.
+    pub fn expand(&self, text: &str) -> String {
+        text.replace("@OUT@", &self.out.to_string_lossy())
+    }
+}
+
+/// Where `fixture` is built for `tree`.
+pub fn out_dir(tree: &Tree, fixture: &Fixture) -> PathBuf {
+    tree.root.parent().expect("tree has a parent").join("fixtures").join(tree.loader.tree_dir()).join(&fixture.name)
+}
+
+fn lib_dir(out: &Path, name: &str) -> PathBuf {
+    out.join("store").join(name)
+}
+
+fn store_names(fixture: &Fixture) -> Vec<String> {
+    let n = fixture.manifest.store.as_ref().map_or(0, |s| s.count);
+    (1..=n).map(|k| format!("s{k}")).collect()
+}
+
+fn all_lib_names(fixture: &Fixture) -> Vec<String> {
+    let mut names = store_names(fixture);
+    names.extend(fixture.manifest.lib.iter().map(|l| l.name.clone()));
+    names
+}
+
+/// The file name of library `name` (a store library or a `[[lib]]`).
+fn file_name(fixture: &Fixture, name: &str) -> String {
+    fixture.manifest.lib.iter().find(|l| l.name == name).map_or_else(|| format!("lib{name}.so"), |l| l.file_name())
+}
+
+/// `needs` with "store" expanded to every store library.
+fn expand_needs(fixture: &Fixture, needs: &[String]) -> Vec<String> {
+    needs.iter().flat_map(|n| if n == "store" { store_names(fixture) } else { vec![n.clone()] }).collect()
+}
+
+/// RUNPATH entries: explicit ones expanded, or else the needs' directories.
+fn runpath(fixture: &Fixture, out: &Path, explicit: Option<&Vec<String>>, needs: &[String]) -> Vec<String> {
+    let dir = |n: &str| lib_dir(out, n).to_string_lossy().into_owned();
+    match explicit {
+        None => needs.iter().map(|n| dir(n)).collect(),
+        Some(entries) => entries
+            .iter()
+            .flat_map(|e| {
+                if e == "store" {
+                    store_names(fixture).iter().map(|n| dir(n)).collect()
+                } else if let Some(name) = e.strip_prefix("lib:") {
+                    vec![dir(name)]
+                } else {
+                    vec![e.replace("@OUT@", &out.to_string_lossy())]
+                }
+            })
+            .collect(),
+    }
+}
+
+struct Link<'a> {
+    sources: Vec<PathBuf>,
+    output: PathBuf,
+    needs: Vec<String>,
+    runpath: Vec<String>,
+    cflags: &'a [String],
+    ldflags: &'a [String],
+    shared: Option<String>,
+}
+
+fn compile(tree: &Tree, fixture: &Fixture, out: &Path, link: Link<'_>) -> Result<()> {
+    std::fs::create_dir_all(link.output.parent().unwrap())?;
+    let mut cc = Command::new(tree.cc());
+    cc.current_dir(&fixture.dir).args(["-O1", "-g0", "-Wall", "-Werror"]);
+    cc.arg(format!("-I{}", crate::fixtures_dir().join("common").display()));
+    cc.arg(format!("-I{}", fixture.dir.display()));
+    if let Some(soname) = &link.shared {
+        cc.args(["-shared", "-fPIC"]).arg(format!("-Wl,-soname,{soname}"));
+    }
+    cc.args(link.cflags).args(&link.sources).arg("-o").arg(&link.output);
+    for need in &link.needs {
+        let file = file_name(fixture, need);
+        cc.arg(format!("-L{}", lib_dir(out, need).display())).arg(format!("-l:{file}"));
+    }
+    // The link-time check of the needs' own needs: cross linkers ignore DT_RUNPATH.
+    let all_dirs: Vec<String> =
+        all_lib_names(fixture).iter().map(|n| lib_dir(out, n).to_string_lossy().into_owned()).collect();
+    if !all_dirs.is_empty() {
+        cc.arg(format!("-Wl,-rpath-link,{}", all_dirs.join(":")));
+    }
+    if !link.runpath.is_empty() {
+        cc.arg("-Wl,--enable-new-dtags").arg(format!("-Wl,-rpath,{}", link.runpath.join(":")));
+    }
+    cc.args(link.ldflags);
+    let res = cc.output().with_context(|| format!("cannot run {}", tree.cc().display()))?;
+    if !res.status.success() {
+        bail!("building {} for {} failed:\n{}", link.output.display(), tree.arch, String::from_utf8_lossy(&res.stderr));
+    }
+    Ok(())
+}
+
+/// Build every library and the program of `fixture` for `tree`.
+pub fn build(tree: &Tree, fixture: &Fixture) -> Result<Built> {
+    let out = out_dir(tree, fixture);
+    let _ = std::fs::remove_dir_all(&out);
+    let m = &fixture.manifest;
+    if let Some(store) = &m.store {
+        for (k, name) in store_names(fixture).iter().enumerate() {
+            let cflags = vec![format!("-DSTORE_INDEX={}", k + 1)];
+            compile(
+                tree,
+                fixture,
+                &out,
+                Link {
+                    sources: vec![fixture.dir.join(&store.source)],
+                    output: lib_dir(&out, name).join(format!("lib{name}.so")),
+                    needs: vec![],
+                    runpath: vec![],
+                    cflags: &cflags,
+                    ldflags: &[],
+                    shared: Some(format!("lib{name}.so")),
+                },
+            )?;
+        }
+    }
+    for lib in &m.lib {
+        let needs = expand_needs(fixture, &lib.needs);
+        compile(
+            tree,
+            fixture,
+            &out,
+            Link {
+                sources: lib.sources.iter().map(|s| fixture.dir.join(s)).collect(),
+                output: lib_dir(&out, &lib.name).join(lib.file_name()),
+                runpath: runpath(fixture, &out, lib.runpath.as_ref(), &needs),
+                needs,
+                cflags: &lib.cflags,
+                ldflags: &lib.ldflags,
+                shared: Some(lib.file_name()),
+            },
+        )?;
+    }
+    let needs = expand_needs(fixture, &m.program.needs);
+    let program = out.join("bin").join(&fixture.name);
+    compile(
+        tree,
+        fixture,
+        &out,
+        Link {
+            sources: m.program.sources.iter().map(|s| fixture.dir.join(s)).collect(),
+            output: program.clone(),
+            runpath: runpath(fixture, &out, m.program.runpath.as_ref(), &needs),
+            needs,
+            cflags: &m.program.cflags,
+            ldflags: &m.program.ldflags,
+            shared: None,
+        },
+    )?;
+    Ok(Built { out, program })
+}

@@ -1,0 +1,206 @@
+//! `cargo xtask build`: per musl version and arch, one compile of musl's
+//! objects, linked twice — `reference/` with musl's own `ldso/` objects, and
+//! `sysroot/` with the Rust loader in their place (design.md §4). musl's own
+//! Makefile does both links (only `LDSO_OBJS` differs), so its link line stays
+//! exactly upstream's.
+//!
+//! A tree is trusted only once its `.complete` stamp is written, last; a build
+//! that stops half-way is removed and redone by the next run.
+use crate::util::{jobs, remove_dir, run, run_logged, say, write_atomic};
+use crate::{musl_src, probe};
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_trees::{arch_dir, output_root, workspace_root, Arch, Loader, MuslVersion, Tree};
+
+pub fn tree_pair(version: MuslVersion, arch: Arch) -> Result<()> {
+    let src = musl_src::ensure(version)?;
+    let dir = arch_dir(version, arch);
+    let reference = Tree::new(version, arch, Loader::Reference);
+    let sysroot = Tree::new(version, arch, Loader::Stormless);
+
+    let objs = dir.join("build-reference");
+    if !reference.is_complete() || !objs.join(".complete").is_file() {
+        say(format!("build: musl {version} for {arch} (reference)"));
+        remove_dir(&reference.root)?;
+        compile_musl(&src, &objs, &reference)?;
+        install(&objs, &reference, None)?;
+        finish(&reference, "stock musl")?;
+    }
+
+    let layout = probe::run(&src, &objs, arch, &dir.join("layout.rs"))?;
+    let object = loader_object(version, arch, &layout, &dir)?;
+    let fingerprint = sha256_file(&object)?;
+    if stamp_text(&sysroot).as_deref() != Some(fingerprint.as_str()) {
+        say(format!("build: musl {version} for {arch} (sysroot, stormless loader)"));
+        remove_dir(&sysroot.root)?;
+        let relink = dir.join("build-sysroot");
+        remove_dir(&relink)?;
+        configure(&src, &relink, &sysroot)?;
+        // Reuse the reference objects; cp -a keeps their times so make only relinks.
+        run(Command::new("cp").arg("-a").arg(objs.join("obj")).arg(&relink))?;
+        install(&relink, &sysroot, Some(&object))?;
+        finish(&sysroot, &fingerprint)?;
+    }
+
+    if version == MuslVersion::DEFAULT {
+        let link = output_root().join(arch.name());
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(format!("musl-{version}/{arch}"), &link)
+            .with_context(|| format!("cannot link {}", link.display()))?;
+    }
+    Ok(())
+}
+
+fn log(tree_dir: &Path, what: &str) -> PathBuf {
+    tree_dir.join(format!("{what}.log"))
+}
+
+fn configure(src: &Path, build: &Path, tree: &Tree) -> Result<()> {
+    fs::create_dir_all(build)?;
+    let triple = tree.arch.gnu_triple();
+    let root = &tree.root;
+    // CROSS_COMPILE on every arch, x86_64 included: otherwise a musl-gcc wrapper on
+    // PATH (Debian's musl-tools) can be picked up as the compiler.
+    run_logged(
+        Command::new(src.join("configure"))
+            .current_dir(build)
+            .arg(format!("--target={triple}"))
+            .arg(format!("--prefix={}", root.display()))
+            .arg(format!("--exec-prefix={}", root.display()))
+            .arg(format!("--syslibdir={}", root.join("lib").display()))
+            .arg("--enable-wrapper=gcc")
+            .arg(format!("CROSS_COMPILE={triple}-"))
+            .arg(format!("CC={triple}-gcc")),
+        &log(build, "configure"),
+    )
+    .with_context(|| format!("musl configure for {} failed", tree.arch))
+}
+
+fn compile_musl(src: &Path, build: &Path, tree: &Tree) -> Result<()> {
+    remove_dir(build)?;
+    configure(src, build, tree)?;
+    run_logged(Command::new("make").current_dir(build).arg(format!("-j{}", jobs())), &log(build, "make"))
+        .with_context(|| format!("musl {} build for {} failed", tree.version, tree.arch))?;
+    fs::write(build.join(".complete"), "")?;
+    Ok(())
+}
+
+/// `make install` into the tree; with `loader`, musl's own ldso objects are
+/// replaced by that relocatable object.
+fn install(build: &Path, tree: &Tree, loader: Option<&Path>) -> Result<()> {
+    let mut make = Command::new("make");
+    make.current_dir(build).arg(format!("-j{}", jobs()));
+    if let Some(obj) = loader {
+        make.arg(format!("LDSO_OBJS={}", obj.display()));
+    }
+    make.arg("install");
+    run_logged(&mut make, &log(build, "install"))
+        .with_context(|| format!("installing the {} tree for {} failed", tree.loader.tree_dir(), tree.arch))?;
+    write_cc(tree)
+}
+
+/// `bin/cc`: musl-gcc for this tree and arch. musl's generated specs file sets
+/// the include path, the crt objects (Scrt1.o, crtbeginS.o), `-L lib` and the
+/// tree's loader as PT_INTERP; a later `-Wl,--dynamic-linker=` wins.
+fn write_cc(tree: &Tree) -> Result<()> {
+    let specs = tree.lib_dir().join("musl-gcc.specs");
+    if !specs.is_file() {
+        bail!("musl install did not produce {}", specs.display());
+    }
+    let script = format!(
+        "#!/bin/sh\n\
+         # C compiler for the stormless {loader} tree: musl {version}, {arch}.\n\
+         # Programs it links use {ldso} as their interpreter.\n\
+         exec {triple}-gcc \"$@\" -specs \"{specs}\"\n",
+        loader = tree.loader.tree_dir(),
+        version = tree.version,
+        arch = tree.arch,
+        ldso = tree.ldso().display(),
+        triple = tree.arch.gnu_triple(),
+        specs = specs.display(),
+    );
+    let cc = tree.cc();
+    fs::create_dir_all(cc.parent().unwrap())?;
+    write_atomic(&cc, script.as_bytes())?;
+    run(Command::new("chmod").arg("755").arg(&cc))
+}
+
+fn finish(tree: &Tree, fingerprint: &str) -> Result<()> {
+    let ldso = tree.ldso();
+    if !ldso.exists() {
+        bail!("{} was not installed", ldso.display());
+    }
+    write_atomic(&tree.stamp(), fingerprint.as_bytes())
+}
+
+fn stamp_text(tree: &Tree) -> Option<String> {
+    fs::read_to_string(tree.stamp()).ok()
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// Build the Rust loader for `arch` as one relocatable object (design.md §4):
+/// fat LTO of the crate and `core` into a single object, without
+/// `compiler_builtins` (musl and libgcc provide what it would), merged with
+/// `ld -r`, and every symbol outside the musl contract made local.
+fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) -> Result<PathBuf> {
+    let ws = workspace_root();
+    let rust_obj = dir.join("ldso-rust.o");
+    let _ = fs::remove_file(&rust_obj);
+    run_logged(
+        Command::new(env!("CARGO"))
+            .current_dir(&ws)
+            .env("STORMLESS_LAYOUT_RS", layout)
+            .args([
+                "rustc",
+                "--quiet",
+                "-p",
+                "stormless-ldso",
+                "--profile",
+                "ldso",
+                "--lib",
+                "--crate-type",
+                "staticlib",
+            ])
+            .args(["--target", arch.rust_target()])
+            .arg("--")
+            .args(["-C", "relocation-model=pic", "-C", "force-unwind-tables=no"])
+            .arg(format!("--emit=obj={}", rust_obj.display())),
+        &log(dir, "ldso"),
+    )
+    .with_context(|| format!("building the stormless loader for {arch} (musl {version}) failed"))?;
+    let merged = dir.join("ldso.lo.tmp");
+    let triple = arch.gnu_triple();
+    run(Command::new(format!("{triple}-ld")).arg("-r").arg("-o").arg(&merged).arg(&rust_obj))?;
+    let keep = dir.join("ldso.exports");
+    fs::write(&keep, CONTRACT_SYMBOLS.join("\n") + "\n")?;
+    run(Command::new(format!("{triple}-objcopy"))
+        .arg(format!("--keep-global-symbols={}", keep.display()))
+        .arg(&merged))?;
+    let object = dir.join("ldso.lo");
+    fs::rename(&merged, &object)?;
+    Ok(object)
+}
+
+/// Symbols the loader defines for the rest of musl and for programs: what
+/// musl's `ldso/dlstart.c` and `ldso/dynlink.c` define globally. Everything
+/// else in the Rust object is made local, so no Rust symbol leaks into
+/// libc.so's export table.
+const CONTRACT_SYMBOLS: &[&str] = &["_dlstart"];
+
+/// The `stormless` CLI, built in release mode to `target/release/stormless`.
+pub fn cli() -> Result<()> {
+    run(Command::new(env!("CARGO")).current_dir(workspace_root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "stormless",
+    ]))
+}

