@@ -13,6 +13,7 @@
 
 pub mod arch;
 pub mod musl;
+mod stage1;
 mod start;
 
 #[cfg(not(test))]

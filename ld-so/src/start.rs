@@ -1,17 +1,22 @@
-//! Stage 0: the first Rust code after `_dlstart`.
+//! Stage 2: the loader has relocated itself (relative relocations only).
 //!
-//! Rules for code reached before self-relocation: no dynamic relocation, no
-//! static holding an address, no call outside this object, no panic. The only
-//! data touched here is a byte string reached PC-relatively.
+//! The dynamic linker proper arrives with issue 3. Until then this reports that
+//! plainly and exits with musl's load-failure status 127. The message is read
+//! through a `&'static str` stored in a static, whose pointer exists only after
+//! stage 1's relative relocations: a broken stage 1 shows up here as garbage or
+//! a fault, not as the expected text.
+use crate::arch;
 
-/// The loader is not written yet (issue 3). Say so on stderr and exit with
-/// musl's "cannot load" status rather than crash or pretend.
-pub extern "C" fn stage0(_sp: *const usize) -> ! {
-    static MESSAGE: [u8; 62] = *b"stormless: dynamic linker not implemented yet (see issue 3)\n\0\0";
-    // SAFETY: write(2) reads MESSAGE, which lives in this object; exit_group ends the process.
+static NOT_YET: &str = "stormless: dynamic linker not implemented yet (see issue 3)\n";
+
+/// # Safety
+/// Only stage 1 may call this, once, after relocating the loader.
+pub unsafe extern "C" fn stage2(_base: usize, _sp: *mut usize) -> ! {
+    let message: &str = core::hint::black_box(NOT_YET);
+    // SAFETY: write(2) reads `message`, which is valid; exit_group ends the process.
     unsafe {
-        crate::arch::syscall3(crate::arch::nr::WRITE, 2, MESSAGE.as_ptr() as usize, 60);
-        crate::arch::syscall1(crate::arch::nr::EXIT_GROUP, 127);
+        arch::syscall3(arch::nr::WRITE, 2, message.as_ptr() as usize, message.len());
+        arch::syscall1(arch::nr::EXIT_GROUP, 127);
     }
-    crate::arch::trap()
+    arch::trap()
 }

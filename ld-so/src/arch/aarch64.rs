@@ -6,6 +6,17 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 94;
 }
 
+/// `R_AARCH64_RELATIVE`.
+pub const R_RELATIVE: u32 = 1027;
+
+/// The relocation kind in an `r_info` word (ELF64: the low 32 bits, as musl masks them).
+#[inline(always)]
+pub const fn reloc_type(info: usize) -> u32 {
+    (info & 0x7fff_ffff) as u32
+}
+
+// The entry point (musl's crt_arch.h): clear fp and lr, pass the kernel's stack
+// pointer and &_DYNAMIC (adrp/add: PC-relative), align the stack.
 global_asm!(
     ".text",
     ".globl _dlstart",
@@ -14,12 +25,37 @@ global_asm!(
     "    mov x29, #0",
     "    mov x30, #0",
     "    mov x0, sp",
+    ".weak _DYNAMIC",
+    ".hidden _DYNAMIC",
+    "    adrp x1, _DYNAMIC",
+    "    add x1, x1, #:lo12:_DYNAMIC",
     "    and sp, x0, #-16",
-    "    bl {stage0}",
+    "    bl {stage1}",
     "    brk #0",
     ".size _dlstart, . - _dlstart",
-    stage0 = sym crate::start::stage0,
+    stage1 = sym crate::stage1::stage1,
 );
+
+/// Call stage 2 through an address taken PC-relatively (adr), as musl's GETFUNCSYM.
+///
+/// # Safety
+/// Only stage 1 may call this, after relocating the loader.
+#[inline(always)]
+pub unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
+    // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
+    unsafe {
+        asm!(
+            "adrp x16, {stage2}",
+            "add x16, x16, :lo12:{stage2}",
+            "blr x16",
+            "brk #0",
+            stage2 = sym crate::start::stage2,
+            in("x0") base,
+            in("x1") sp,
+            options(noreturn)
+        )
+    }
+}
 
 /// # Safety
 /// `n` must be a system call whose arguments are valid as given.

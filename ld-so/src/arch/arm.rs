@@ -8,6 +8,18 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 248;
 }
 
+/// `R_ARM_RELATIVE`.
+pub const R_RELATIVE: u32 = 23;
+
+/// The relocation kind in an `r_info` word (ELF32: the low byte).
+#[inline(always)]
+pub const fn reloc_type(info: usize) -> u32 {
+    (info & 0xff) as u32
+}
+
+// The entry point (musl's crt_arch.h): clear fp and lr, pass the kernel's stack
+// pointer and &_DYNAMIC, computed from a PC-relative literal (in ARM state the
+// pc reads 8 bytes ahead, which is where label 2 sits), align the stack.
 global_asm!(
     ".text",
     ".arm",
@@ -16,13 +28,43 @@ global_asm!(
     "_dlstart:",
     "    mov fp, #0",
     "    mov lr, #0",
+    "    ldr r1, 1f",
+    "    add r1, pc, r1",
     "    mov r0, sp",
-    "    bic sp, sp, #15",
-    "    bl {stage0}",
+    "2:  bic sp, sp, #15",
+    "    bl {stage1}",
     "    udf #0",
+    ".weak _DYNAMIC",
+    ".hidden _DYNAMIC",
+    ".align 2",
+    "1:  .word _DYNAMIC-2b",
     ".size _dlstart, . - _dlstart",
-    stage0 = sym crate::start::stage0,
+    stage1 = sym crate::stage1::stage1,
 );
+
+/// Call stage 2 through an address computed from a PC-relative literal, as
+/// musl's GETFUNCSYM (`adr` cannot reach another section reliably).
+///
+/// # Safety
+/// Only stage 1 may call this, after relocating the loader.
+#[inline(always)]
+pub unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
+    // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
+    unsafe {
+        asm!(
+            "ldr r12, 1f",
+            "2: add r12, pc, r12",
+            "blx r12",
+            "udf #0",
+            ".align 2",
+            "1: .word {stage2} - 2b - 8",
+            stage2 = sym crate::start::stage2,
+            in("r0") base,
+            in("r1") sp,
+            options(noreturn)
+        )
+    }
+}
 
 /// # Safety
 /// `n` must be a system call whose arguments are valid as given.

@@ -4,7 +4,10 @@
 //!
 //! Each module provides:
 //! - `_dlstart` (global asm): the ELF entry point of `libc.so` run as a program
-//!   interpreter; it passes the initial stack pointer to `start::stage0`;
+//!   interpreter; it passes the initial stack pointer and `&_DYNAMIC` to
+//!   `stage1::stage1`;
+//! - `enter_stage2`: the PC-relative jump from stage 1 to stage 2;
+//! - `R_RELATIVE` and `reloc_type`: what stage 1 needs of the relocation kinds;
 //! - `syscall1`/`syscall3`: raw system calls (no errno, no libc);
 //! - `trap()`: stop the process without touching memory.
 

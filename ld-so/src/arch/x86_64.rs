@@ -6,8 +6,18 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 231;
 }
 
-// The entry point: clear the frame pointer, hand the kernel's stack pointer to
-// stage 0 and align the stack as the ABI requires for a call.
+/// `R_X86_64_RELATIVE`.
+pub const R_RELATIVE: u32 = 8;
+
+/// The relocation kind in an `r_info` word (ELF64: the low 32 bits, as musl masks them).
+#[inline(always)]
+pub const fn reloc_type(info: usize) -> u32 {
+    (info & 0x7fff_ffff) as u32
+}
+
+// The entry point (musl's crt_arch.h): clear the frame pointer, pass the
+// kernel's stack pointer and &_DYNAMIC (PC-relative: nothing is relocated yet),
+// align the stack for the call.
 global_asm!(
     ".text",
     ".globl _dlstart",
@@ -15,13 +25,37 @@ global_asm!(
     "_dlstart:",
     "    xor %rbp, %rbp",
     "    mov %rsp, %rdi",
+    ".weak _DYNAMIC",
+    ".hidden _DYNAMIC",
+    "    lea _DYNAMIC(%rip), %rsi",
     "    and $-16, %rsp",
-    "    call {stage0}",
+    "    call {stage1}",
     "    hlt",
     ".size _dlstart, . - _dlstart",
-    stage0 = sym crate::start::stage0,
+    stage1 = sym crate::stage1::stage1,
     options(att_syntax)
 );
+
+/// Call stage 2 through an address taken PC-relatively, as musl's GETFUNCSYM:
+/// no GOT entry is read and the compiler cannot move code across the call.
+///
+/// # Safety
+/// Only stage 1 may call this, after relocating the loader.
+#[inline(always)]
+pub unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
+    // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
+    unsafe {
+        asm!(
+            "lea {stage2}(%rip), %rax",
+            "call *%rax",
+            "ud2",
+            stage2 = sym crate::start::stage2,
+            in("rdi") base,
+            in("rsi") sp,
+            options(noreturn, att_syntax)
+        )
+    }
+}
 
 /// # Safety
 /// `n` must be a system call whose arguments are valid as given.
