@@ -1,7 +1,7 @@
 //! Building a fixture with one tree's `bin/cc`: every library into its own
 //! directory `store/<name>/`, as Nix/Guix/Spack lay out a store, and the
 //! program into `bin/`.
-use crate::manifest::Fixture;
+use crate::manifest::{ExtraFile, FileKind, Fixture};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +18,16 @@ impl Built {
     /// Replace `@OUT@` with this build's output directory.
     pub fn expand(&self, text: &str) -> String {
         text.replace("@OUT@", &self.out.to_string_lossy())
+    }
+
+    /// [`Built::expand`], and the placeholders that name `tree`'s things:
+    /// `@PROGRAM@`, `@LDSO@`, `@LDSO_ARCH@`, `@MUSL_VERSION@`.
+    pub fn expand_for(&self, tree: &Tree, text: &str) -> String {
+        self.expand(text)
+            .replace("@PROGRAM@", &self.program.to_string_lossy())
+            .replace("@LDSO@", &tree.ldso().to_string_lossy())
+            .replace("@LDSO_ARCH@", tree.arch.ldso_arch())
+            .replace("@MUSL_VERSION@", tree.version.as_str())
     }
 }
 
@@ -169,5 +179,72 @@ pub fn build(tree: &Tree, fixture: &Fixture) -> Result<Built> {
             shared: None,
         },
     )?;
+    place_files(&out, &fixture.dir, &m.file)?;
     Ok(Built { out, program })
+}
+
+/// Write the manifest's `[[file]]` entries under `out` (after the build, so
+/// they may replace what it made).
+pub fn place_files(out: &Path, fixture_dir: &Path, files: &[ExtraFile]) -> Result<()> {
+    for file in files {
+        let dest = out.join(&file.path);
+        std::fs::create_dir_all(dest.parent().unwrap())?;
+        if dest.symlink_metadata().is_ok() {
+            std::fs::remove_file(&dest).with_context(|| format!("cannot replace {}", dest.display()))?;
+        }
+        match file.kind()? {
+            FileKind::Text(text) => std::fs::write(&dest, text).map(drop),
+            FileKind::Copy(src) => std::fs::copy(fixture_dir.join(src), &dest).map(drop),
+            FileKind::Symlink(target) => std::os::unix::fs::symlink(target, &dest),
+        }
+        .with_context(|| format!("cannot create {}", dest.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_files_are_written_copied_and_linked() {
+        let dir = std::env::temp_dir().join(format!("stormless-place-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (out, src) = (dir.join("out"), dir.join("src"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(out.join("store/bad")).unwrap();
+        std::fs::write(src.join("orig.txt"), "copied").unwrap();
+        std::fs::write(out.join("store/bad/libbad.so"), "built").unwrap();
+        let file = |path: &str, text: Option<&str>, copy: Option<&str>, symlink: Option<&str>| ExtraFile {
+            path: path.into(),
+            text: text.map(Into::into),
+            copy: copy.map(Into::into),
+            symlink: symlink.map(Into::into),
+        };
+        let files = [
+            file("store/bad/libbad.so", Some("not ELF\n"), None, None),
+            file("a/b/copy.txt", None, Some("orig.txt"), None),
+            file("bin2/link", None, None, Some("../a/b/copy.txt")),
+        ];
+        place_files(&out, &src, &files).unwrap();
+        assert_eq!(std::fs::read_to_string(out.join("store/bad/libbad.so")).unwrap(), "not ELF\n");
+        assert_eq!(std::fs::read_to_string(out.join("a/b/copy.txt")).unwrap(), "copied");
+        assert_eq!(std::fs::read_link(out.join("bin2/link")).unwrap(), Path::new("../a/b/copy.txt"));
+        assert_eq!(std::fs::read_to_string(out.join("bin2/link")).unwrap(), "copied");
+        // Placing again replaces, also a symlink.
+        place_files(&out, &src, &files).unwrap();
+        assert_eq!(std::fs::read_link(out.join("bin2/link")).unwrap(), Path::new("../a/b/copy.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn placeholders_name_the_tree() {
+        use stormless_trees::{Arch, Loader, MuslVersion};
+        let tree = Tree::new(MuslVersion::V1_2_5, Arch::Armv7, Loader::Reference);
+        let built = Built { out: "/o".into(), program: "/o/bin/p".into() };
+        let got = built.expand_for(&tree, "@OUT@/x @PROGRAM@ @LDSO_ARCH@ @MUSL_VERSION@ @LDSO@");
+        let ldso = tree.ldso();
+        assert_eq!(got, format!("/o/x /o/bin/p armhf 1.2.5 {}", ldso.display()));
+        assert!(ldso.ends_with("lib/ld-musl-armhf.so.1"), "{}", ldso.display());
+    }
 }

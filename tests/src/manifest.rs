@@ -14,12 +14,23 @@
 //! sources = ["main.c"]
 //! needs = ["a", "store"]        # "store" = every store library, in order
 //! runpath = ["store"]           # entries: "store", "lib:NAME", or literal text ($ORIGIN…)
+//! [[file]]                      # optional: a raw file placed after the build
+//! path = "store/bad/libbad.so"  # relative to @OUT@, no `..`
+//! text = "not ELF\n"             # exactly one of: text (contents), copy (a file of
+//!                               # the fixture, relative to its directory), symlink (target)
 //! [[run]]
 //! args = []
 //! env = { LD_LIBRARY_PATH = "@OUT@/store/a" }   # @OUT@ = this fixture's output directory
 //! stdout = "…"
 //! status = 0
 //! stderr = "…"                  # optional, exact
+//! loader = ["--list", "@PROGRAM@"]  # optional: run the tree's dynamic linker with these
+//!                               # arguments (then `args`) instead of the program
+//! exe = "@OUT@/alt/bin/prog"    # optional: execute this path (a symlink, say) instead
+//! mask_addresses = true         # optional: 0x<hex> → 0xADDR in stdout and stderr
+//! # Expected texts, args, env and loader arguments expand @OUT@, @PROGRAM@ (the
+//! # program's path), @LDSO@ (the tree's loader), @LDSO_ARCH@ (x86_64, aarch64,
+//! # armhf) and @MUSL_VERSION@.
 //! syscalls = { failed_opens = 190 }   # optional, under the reference loader
 //! ```
 use anyhow::{bail, Context, Result};
@@ -37,6 +48,49 @@ pub struct Manifest {
     pub program: Program,
     #[serde(default)]
     pub run: Vec<Run>,
+    #[serde(default)]
+    pub file: Vec<ExtraFile>,
+}
+
+/// A file placed under the output directory after the build: contents given
+/// inline, copied from the fixture's directory, or a symbolic link.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    pub path: String,
+    pub text: Option<String>,
+    pub copy: Option<String>,
+    pub symlink: Option<String>,
+}
+
+/// What an [`ExtraFile`] holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileKind<'a> {
+    Text(&'a str),
+    Copy(&'a str),
+    Symlink(&'a str),
+}
+
+impl ExtraFile {
+    /// Exactly one of `text`, `copy`, `symlink`.
+    pub fn kind(&self) -> Result<FileKind<'_>> {
+        match (&self.text, &self.copy, &self.symlink) {
+            (Some(t), None, None) => Ok(FileKind::Text(t)),
+            (None, Some(c), None) => Ok(FileKind::Copy(c)),
+            (None, None, Some(l)) => Ok(FileKind::Symlink(l)),
+            _ => bail!("file {}: give exactly one of `text`, `copy`, `symlink`", self.path),
+        }
+    }
+
+    /// `path` must stay inside the output directory.
+    fn check_path(&self) -> Result<()> {
+        let p = Path::new(&self.path);
+        let inside = !self.path.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            bail!("file {}: the path must be relative, without `.` or `..`", self.path);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +144,12 @@ pub struct Run {
     pub status: i32,
     pub stderr: Option<String>,
     pub syscalls: Option<SyscallExpectation>,
+    /// Run the tree's dynamic linker with these arguments (command mode).
+    pub loader: Option<Vec<String>>,
+    /// Execute this path instead of the program (e.g. a `[[file]]` symlink to it).
+    pub exe: Option<String>,
+    #[serde(default)]
+    pub mask_addresses: bool,
 }
 
 fn default_run_name() -> String {
@@ -195,6 +255,14 @@ impl Fixture {
         if m.run.is_empty() {
             bail!("fixture {}: no [[run]]", self.name);
         }
+        if let Some(r) = m.run.iter().find(|r| r.exe.is_some() && r.loader.is_some()) {
+            bail!("fixture {}: run `{}` has both `exe` and `loader`", self.name, r.name);
+        }
+        for file in &m.file {
+            file.check_path()
+                .and_then(|()| file.kind().map(|_| ()))
+                .with_context(|| format!("fixture {}", self.name))?;
+        }
         Ok(())
     }
 }
@@ -232,6 +300,43 @@ mod tests {
         assert_eq!(f.manifest.lib[1].needs, ["b"]);
         assert_eq!(f.manifest.run[0].name, "default");
         assert_eq!(f.manifest.run[0].syscalls.unwrap().failed_opens, Some(0));
+        assert_eq!(f.manifest.run[0].loader, None);
+        assert_eq!(f.manifest.run[0].exe, None);
+        assert!(!f.manifest.run[0].mask_addresses);
+    }
+
+    #[test]
+    fn command_mode_runs_parse() {
+        let f = parse(
+            r#"description = "d"
+            [program]
+            sources = ["main.c"]
+            [[run]]
+            loader = ["--list", "@PROGRAM@"]
+            mask_addresses = true
+            stdout = ""
+            [[run]]
+            name = "usage"
+            loader = []
+            stdout = ""
+            "#,
+        )
+        .unwrap();
+        assert_eq!(f.manifest.run[0].loader.as_deref(), Some(&["--list".to_string(), "@PROGRAM@".to_string()][..]));
+        assert!(f.manifest.run[0].mask_addresses);
+        assert_eq!(f.manifest.run[1].loader.as_deref(), Some(&[][..]));
+        let err = parse(
+            r#"description = "d"
+            [program]
+            sources = ["main.c"]
+            [[run]]
+            loader = []
+            exe = "@OUT@/x"
+            stdout = ""
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("both `exe` and `loader`"), "{err}");
     }
 
     #[test]
@@ -270,6 +375,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("libc.so"), "{err}");
+    }
+
+    #[test]
+    fn extra_files_parse_and_are_checked() {
+        let base = "description = \"d\"\n[program]\nsources=[]\n[[run]]\nstdout=\"\"\n";
+        let f = parse(&format!(
+            "{base}[[file]]\npath = \"store/bad/libbad.so\"\ntext = \"junk\"\n\
+             [[file]]\npath = \"bin2/link\"\nsymlink = \"../bin/t\"\n[[file]]\npath = \"x\"\ncopy = \"x.txt\""
+        ))
+        .unwrap();
+        assert_eq!(f.manifest.file[0].kind().unwrap(), FileKind::Text("junk"));
+        assert_eq!(f.manifest.file[1].kind().unwrap(), FileKind::Symlink("../bin/t"));
+        assert_eq!(f.manifest.file[2].kind().unwrap(), FileKind::Copy("x.txt"));
+        for bad in [
+            "path = \"a\"\ntext = \"t\"\ncopy = \"c\"",
+            "path = \"a\"",
+            "path = \"/abs\"\ntext = \"t\"",
+            "path = \"a/../../b\"\ntext = \"t\"",
+            "path = \"\"\ntext = \"t\"",
+        ] {
+            let err = parse(&format!("{base}[[file]]\n{bad}")).unwrap_err();
+            assert!(err.to_string().contains("fixture t"), "{bad}: {err}");
+        }
     }
 
     #[test]
