@@ -7,6 +7,7 @@
 #include "pthread_impl.h"
 #include "libc.h"
 #include "dynlink.h"
+#include <sys/stat.h>
 
 #define PROBE(name, value) \
 	__asm__ volatile("\n.ascii \"@@layout " #name " %0@@\"" : : "i"((long)(value)))
@@ -27,6 +28,10 @@ void stormless_layout_probe(void)
 	PROBE(LIBC_PAGE_SIZE, offsetof(struct __libc, page_size));
 	PROBE(LIBC_GLOBAL_LOCALE, offsetof(struct __libc, global_locale));
 
+	PROBE(PTHREAD_MUTEX_T_SIZE, sizeof(pthread_mutex_t));
+	PROBE(PTHREAD_RWLOCK_T_SIZE, sizeof(pthread_rwlock_t));
+	PROBE(PTHREAD_COND_T_SIZE, sizeof(pthread_cond_t));
+
 	PROBE(TLS_MODULE_SIZE, sizeof(struct tls_module));
 	PROBE(TLS_MODULE_NEXT, offsetof(struct tls_module, next));
 	PROBE(TLS_MODULE_IMAGE, offsetof(struct tls_module, image));
@@ -36,7 +41,9 @@ void stormless_layout_probe(void)
 	PROBE(TLS_MODULE_OFFSET, offsetof(struct tls_module, offset));
 
 	PROBE(PTHREAD_SIZE, sizeof(struct pthread));
+	PROBE(PTHREAD_ALIGN, __alignof__(struct pthread));
 	PROBE(PTHREAD_SELF, offsetof(struct pthread, self));
+	PROBE(PTHREAD_SYSINFO, offsetof(struct pthread, sysinfo));
 	PROBE(PTHREAD_DTV, offsetof(struct pthread, dtv));
 	PROBE(PTHREAD_PREV, offsetof(struct pthread, prev));
 	PROBE(PTHREAD_NEXT, offsetof(struct pthread, next));
@@ -52,6 +59,9 @@ void stormless_layout_probe(void)
 #endif
 	PROBE(TP_OFFSET, TP_OFFSET);
 	PROBE(DTP_OFFSET, DTP_OFFSET);
+	PROBE(STAT_DEV, offsetof(struct stat, st_dev));
+	PROBE(STAT_INO, offsetof(struct stat, st_ino));
+	PROBE(STAT_SIZE, sizeof(struct stat));
 	PROBE(DYN_CNT, DYN_CNT);
 	PROBE(AUX_CNT, AUX_CNT);
 }

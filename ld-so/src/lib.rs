@@ -6,15 +6,40 @@
 //! rest of libc (private layouts checked against the probe). Everything above
 //! them is safe Rust.
 //!
-//! Status: the build pipeline (issue 2) links this crate into the sysroot's
-//! libc; the loader itself arrives with issue 3. Until then `_dlstart` reports
-//! that plainly and exits 127 instead of pretending to load anything.
+//! Status: the startup path (stages 1–3, command mode, constructors and
+//! destructors) is written; the dl API (`dlopen`, `dlsym`, `dladdr`,
+//! `dl_iterate_phdr`) is still musl's weak fallbacks.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
+#[cfg(not(probed_layout))]
+compile_error!(
+    "stormless-ldso is built by `cargo xtask build`: it compiles against the layout probe of a musl tree \
+     (set STORMLESS_LAYOUT_RS to target/stormless/musl-<v>/<arch>/layout.rs to check it by hand)"
+);
+
 pub mod arch;
+mod command;
+mod contract;
+mod debug;
+mod dso;
+mod elf;
+mod error;
+mod initfini;
+mod load;
+mod mem;
 pub mod musl;
-mod stage1;
+mod reloc;
+pub(crate) mod stage1;
 mod start;
+mod state;
+mod symbols;
+mod tls;
+
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: musl::LibcAllocator = musl::LibcAllocator;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -76,9 +76,106 @@ mod check {
     // struct pthread: part 1 (self first) and, where TLS sits above the thread
     // pointer, part 3 (dtv last) are ABI; the loader relies on both.
     same!(p::PTHREAD_SELF, 0, "pthread.self (ABI: first field)");
+    same!(crate::tls::PTHREAD_ALIGN, p::PTHREAD_ALIGN, "alignof(struct pthread)");
     same!(
         p::PTHREAD_DTV,
         if p::TLS_ABOVE_TP != 0 { p::PTHREAD_SIZE - size_of::<usize>() } else { size_of::<usize>() },
         "pthread.dtv (ABI position)"
     );
+}
+
+/// What the loader calls in (or reads from) the rest of musl's libc. All of it
+/// is resolved at static link time: hidden symbols bind directly, the rest
+/// through musl's `--dynamic-list`, which binds everything but the listed data
+/// and malloc symbols locally.
+pub mod ffi {
+    use super::Libc;
+    use core::ffi::{c_char, c_int, c_long, c_void};
+
+    extern "C" {
+        pub static mut __libc: Libc;
+        pub static mut __hwcap: usize;
+        pub static mut __sysinfo: usize;
+        pub static mut __environ: *mut *mut c_char;
+        pub static mut __malloc_replaced: c_int;
+        pub static mut __aligned_alloc_replaced: c_int;
+        pub static mut __default_stacksize: usize;
+        pub static __libc_version: [c_char; 0];
+
+        pub fn __init_tp(p: *mut c_void) -> c_int;
+        pub fn __copy_tls(mem: *mut u8) -> *mut c_void;
+        pub fn __libc_malloc(n: usize) -> *mut c_void;
+        pub fn __libc_calloc(n: usize, m: usize) -> *mut c_void;
+        pub fn __libc_realloc(p: *mut c_void, n: usize) -> *mut c_void;
+        pub fn __libc_free(p: *mut c_void);
+        pub fn __malloc_donate(start: *mut c_char, end: *mut c_char);
+        pub fn __dl_seterr(fmt: *const c_char, ...);
+
+        pub fn dprintf(fd: c_int, fmt: *const c_char, ...) -> c_int;
+        pub fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+        pub fn close(fd: c_int) -> c_int;
+        pub fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
+        pub fn pread(fd: c_int, buf: *mut c_void, n: usize, off: c_long) -> isize;
+        pub fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: c_long) -> *mut c_void;
+        pub fn munmap(addr: *mut c_void, len: usize) -> c_int;
+        pub fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
+        pub fn readlink(path: *const c_char, buf: *mut c_char, n: usize) -> isize;
+        pub fn getenv(name: *const c_char) -> *mut c_char;
+        pub fn strerror(e: c_int) -> *mut c_char;
+        pub fn _exit(status: c_int) -> !;
+        pub fn ___errno_location() -> *mut c_int;
+    }
+
+    pub fn errno() -> c_int {
+        // SAFETY: the thread pointer is installed from stage 2b on, when this is first used.
+        unsafe { *___errno_location() }
+    }
+
+    pub fn set_errno(e: c_int) {
+        // SAFETY: as `errno`.
+        unsafe { *___errno_location() = e }
+    }
+}
+
+/// musl's `struct __libc`, mutable: the loader fills it during startup, before
+/// any second thread can exist.
+pub fn libc() -> &'static mut Libc {
+    // SAFETY: `__libc` is musl's global; the loader writes it only in stages 2b/3
+    // (single-threaded) and under musl's locks afterwards.
+    unsafe { &mut *core::ptr::addr_of_mut!(ffi::__libc) }
+}
+
+/// The loader's heap: musl's internal malloc, as `dynlink.c` uses it
+/// (`#define malloc __libc_malloc`), so that an application replacing malloc
+/// never sees the loader's allocations.
+pub struct LibcAllocator;
+
+// SAFETY: __libc_malloc returns memory aligned for any fundamental type (16 bytes
+// on 64-bit musl, 8 on 32-bit); larger alignments are refused.
+unsafe impl core::alloc::GlobalAlloc for LibcAllocator {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        if layout.align() > 2 * core::mem::size_of::<usize>() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: plain allocation.
+        unsafe { ffi::__libc_malloc(layout.size()) as *mut u8 }
+    }
+    unsafe fn alloc_zeroed(&self, layout: core::alloc::Layout) -> *mut u8 {
+        if layout.align() > 2 * core::mem::size_of::<usize>() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: plain allocation.
+        unsafe { ffi::__libc_calloc(1, layout.size()) as *mut u8 }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, _: core::alloc::Layout) {
+        // SAFETY: `ptr` came from this allocator.
+        unsafe { ffi::__libc_free(ptr as *mut core::ffi::c_void) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: core::alloc::Layout, new_size: usize) -> *mut u8 {
+        if layout.align() > 2 * core::mem::size_of::<usize>() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: `ptr` came from this allocator.
+        unsafe { ffi::__libc_realloc(ptr as *mut core::ffi::c_void, new_size) as *mut u8 }
+    }
 }

@@ -126,12 +126,26 @@ pub unsafe extern "C" fn stage1(sp: *mut usize, dynv: *const usize) -> ! {
             left -= 3 * W;
         }
 
-        // RELR: an address entry relocates one word and sets the cursor; a
-        // bitmap entry (low bit set) relocates the words its bits select
-        // among the next W*8-1 words.
-        let mut entry = base + relr;
-        let mut left = relr_size;
-        let mut cursor = 0usize;
+        apply_relr(base, base + relr, relr_size);
+
+        arch::enter_stage2(base, sp)
+    }
+}
+
+/// Apply a DT_RELR table: an address entry relocates one word and sets the
+/// cursor; a bitmap entry (low bit set) relocates the words its bits select
+/// among the next W*8-1 words. Inlined into stage 1, so it makes no call.
+///
+/// # Safety
+/// `table..table+size` is a RELR table of an object loaded at `base`, whose
+/// words it names are writable.
+#[inline(always)]
+pub unsafe fn apply_relr(base: usize, table: usize, size: usize) {
+    let mut entry = table;
+    let mut left = size;
+    let mut cursor = 0usize;
+    // SAFETY: forwarded contract.
+    unsafe {
         while left >= W {
             let e = load(entry);
             if e & 1 == 0 {
@@ -153,7 +167,5 @@ pub unsafe extern "C" fn stage1(sp: *mut usize, dynv: *const usize) -> ! {
             entry += W;
             left -= W;
         }
-
-        arch::enter_stage2(base, sp)
     }
 }

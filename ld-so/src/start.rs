@@ -1,22 +1,380 @@
-//! Stage 2: the loader has relocated itself (relative relocations only).
+//! Stages 2, 2b and 3 (musl's `__dls2`, `__dls2b`, `__dls3`).
 //!
-//! The dynamic linker proper arrives with issue 3. Until then this reports that
-//! plainly and exits with musl's load-failure status 127. The message is read
-//! through a `&'static str` stored in a static, whose pointer exists only after
-//! stage 1's relative relocations: a broken stage 1 shows up here as garbage or
-//! a fault, not as the expected text.
-use crate::arch;
+//! Stage 2 runs with only relative relocations applied: it relocates the
+//! loader's symbolic relocations against the loader itself, then reaches stage
+//! 2b through the loader's own symbol table (a barrier: nothing computed from
+//! relocated data can be hoisted above it). Stage 2b installs the builtin
+//! thread pointer. Stage 3 loads and relocates the program and its libraries
+//! and jumps to the entry point.
+use crate::dso::Dso;
+use crate::elf::*;
+use crate::load;
+use crate::mem;
+use crate::musl::{ffi, libc};
+use crate::reloc::{self, ADDEND_LIMIT};
+use crate::state::{app_ptr, debug, ldso_ptr, state};
+use crate::symbols::{find_sym, Scope};
+use crate::tls;
+use core::ffi::{c_char, c_void};
 
-static NOT_YET: &str = "stormless: dynamic linker not implemented yet (see issue 3)\n";
+type StageFn = unsafe extern "C" fn(*mut usize, *mut usize) -> !;
+
+fn auxv_of(sp: *mut usize) -> *mut usize {
+    // SAFETY: the kernel's stack layout: argc, argv[], NULL, envp[], NULL, auxv.
+    unsafe {
+        let argc = *sp;
+        let mut p = sp.add(argc + 2);
+        while *p != 0 {
+            p = p.add(1);
+        }
+        p.add(1)
+    }
+}
+
+/// (key, value) pairs of the aux vector.
+fn aux_pairs(auxv: *mut usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut p = auxv;
+    core::iter::from_fn(move || {
+        // SAFETY: the aux vector ends with AT_NULL.
+        unsafe {
+            if *p == 0 {
+                return None;
+            }
+            let pair = (*p, *p.add(1));
+            p = p.add(2);
+            Some(pair)
+        }
+    })
+}
+
+/// Continue at an exported stage function found through the loader's own symbols.
+fn enter(name: &[u8], sp: *mut usize, auxv: *mut usize) -> ! {
+    let ldso = ldso_ptr();
+    let Some(def) = find_sym(ldso, name, false, Scope::Global) else { crate::error::crash() };
+    // SAFETY: __dls2b/__dls3 are `extern "C" fn(*mut usize, *mut usize) -> !` in this object.
+    unsafe {
+        let f: StageFn = core::mem::transmute((*ldso).laddr(def.sym.st_value));
+        f(sp, auxv)
+    }
+}
 
 /// # Safety
 /// Only stage 1 may call this, once, after relocating the loader.
-pub unsafe extern "C" fn stage2(_base: usize, _sp: *mut usize) -> ! {
-    let message: &str = core::hint::black_box(NOT_YET);
-    // SAFETY: write(2) reads `message`, which is valid; exit_group ends the process.
-    unsafe {
-        arch::syscall3(arch::nr::WRITE, 2, message.as_ptr() as usize, message.len());
-        arch::syscall1(arch::nr::EXIT_GROUP, 127);
+pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
+    let st = state();
+    let auxv = auxv_of(sp);
+    let ldso = &mut st.ldso;
+    ldso.base = base;
+    // SAFETY: the loader's own ELF header is mapped at its base.
+    let eh = unsafe { Ehdr::read(base) };
+    ldso.name = c"libc.so".as_ptr().cast();
+    ldso.shortname = ldso.name;
+    ldso.phnum = eh.e_phnum;
+    ldso.phdr = ldso.laddr(eh.e_phoff);
+    ldso.phentsize = eh.e_phentsize;
+    ldso.adopt_kernel_mapping();
+    ldso.decode_dyn();
+
+    // Room for the inline addends of the loader's symbolic REL relocations,
+    // in this frame, which stays alive until the process exits.
+    let dy = ldso.decoded();
+    let rel = ldso.laddr(dy.get(DT_REL));
+    let mut symbolic = 0;
+    for i in 0..dy.get(DT_RELSZ) / (2 * WORD) {
+        // SAFETY: DT_REL lies in the loader's mapping.
+        let info = unsafe { mem::read::<usize>(rel + i * 2 * WORD + WORD) };
+        if r_type(info) != crate::arch::R_RELATIVE {
+            symbolic += 1;
+        }
     }
-    arch::trap()
+    if symbolic >= ADDEND_LIMIT {
+        crate::error::crash();
+    }
+    let mut addends = [0usize; ADDEND_LIMIT];
+    st.saved_addends = addends.as_mut_ptr();
+    st.apply_addends_to = rel;
+
+    st.head = ldso_ptr();
+    reloc::reloc_all(ldso_ptr());
+    st.ldso.relocated = false;
+    let _keep = core::hint::black_box(&mut addends);
+    enter(b"__dls2b", sp, auxv)
+}
+
+/// Stage 2b: the builtin thread pointer, for the loader and libc during loading.
+///
+/// # Safety
+/// Called once, by stage 2.
+pub unsafe extern "C" fn dls2b(sp: *mut usize, auxv: *mut usize) -> ! {
+    for (k, v) in aux_pairs(auxv) {
+        if k == AT_HWCAP {
+            // SAFETY: musl's global, single-threaded startup.
+            unsafe { *core::ptr::addr_of_mut!(ffi::__hwcap) = v };
+            break;
+        }
+    }
+    let l = libc();
+    l.auxv = auxv;
+    l.tls_size = tls::BUILTIN_SIZE;
+    l.tls_align = state().tls_align;
+    if !tls::install(tls::builtin()) {
+        crate::error::crash();
+    }
+    enter(b"__dls3", sp, auxv)
+}
+
+fn cstr_at(addr: usize) -> &'static [u8] {
+    // SAFETY: callers pass pointers to NUL-terminated strings (argv, env, aux).
+    unsafe { mem::cstr(addr) }
+}
+
+/// Stage 3: load the program's libraries, relocate everything, run.
+///
+/// # Safety
+/// Called once, by stage 2b.
+pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
+    let st = state();
+    let mut aux = [0usize; AUX_CNT];
+    let mut present = 0u64;
+    for (k, v) in aux_pairs(auxv) {
+        if k < AUX_CNT {
+            aux[k] = v;
+            present |= 1 << k;
+        }
+    }
+    // SAFETY: argv and envp per the kernel's stack layout.
+    let argc = unsafe { *sp };
+    let argv = unsafe { sp.add(1) } as *mut *mut c_char;
+    let envp = unsafe { argv.add(argc + 1) };
+    // SAFETY: musl's globals, single-threaded startup.
+    unsafe {
+        *core::ptr::addr_of_mut!(ffi::__environ) = envp;
+        if present & (1 << AT_SYSINFO) != 0 {
+            *core::ptr::addr_of_mut!(ffi::__sysinfo) = aux[AT_SYSINFO];
+        }
+        set_self_sysinfo(*core::ptr::addr_of!(ffi::__sysinfo));
+    }
+    let l = libc();
+    l.page_size = aux[AT_PAGESZ];
+    let ids_present = present & 0x7800 == 0x7800;
+    l.secure =
+        (!ids_present || aux[AT_UID] != aux[AT_EUID] || aux[AT_GID] != aux[AT_EGID] || aux[AT_SECURE] != 0) as i8;
+
+    let mut env_preload = 0usize;
+    if l.secure == 0 {
+        // SAFETY: getenv with literal names.
+        unsafe {
+            st.env_path = ffi::getenv(c"LD_LIBRARY_PATH".as_ptr()) as usize;
+            env_preload = ffi::getenv(c"LD_PRELOAD".as_ptr()) as usize;
+        }
+    }
+
+    let app = &mut st.app;
+    if aux[AT_PHDR] != st.ldso.phdr {
+        // The kernel mapped the program; the loader is its interpreter.
+        app.phdr = aux[AT_PHDR];
+        app.phnum = aux[AT_PHNUM];
+        app.phentsize = aux[AT_PHENT];
+        let mut interp = 0;
+        let mut tls_image = 0;
+        for i in 0..app.phnum {
+            let ph = app.phdr_at(i);
+            match ph.p_type {
+                PT_PHDR => app.base = aux[AT_PHDR].wrapping_sub(ph.p_vaddr),
+                PT_INTERP => interp = ph.p_vaddr,
+                PT_TLS => {
+                    tls_image = ph.p_vaddr;
+                    app.tls.len = ph.p_filesz;
+                    app.tls.size = ph.p_memsz;
+                    app.tls.align = ph.p_align;
+                }
+                _ => {}
+            }
+        }
+        if app.tls.size != 0 {
+            app.tls.image = app.laddr(tls_image) as *const u8;
+        }
+        if interp != 0 {
+            st.ldso.name = app.laddr(interp) as *const u8;
+        }
+        let execfn = aux[AT_EXECFN];
+        app.name = if present & (1 << AT_EXECFN) != 0 && !cstr_at(execfn).starts_with(b"/proc/") {
+            execfn as *const u8
+        } else {
+            // SAFETY: argv[0].
+            unsafe { *argv as *const u8 }
+        };
+        let stack = app.adopt_kernel_mapping();
+        load::raise_default_stack(stack);
+    } else {
+        crate::command::run(sp, &mut aux, &mut env_preload);
+    }
+    let app = &mut st.app;
+    if app.tls.size != 0 {
+        st.tls_cnt = 1;
+        app.tls_id = 1;
+        tls::assign_offset(&mut app.tls, true);
+        load::link_tls(app);
+    }
+    app.decode_dyn();
+
+    st.head = app_ptr();
+    st.tail = app_ptr();
+    st.syms_tail = app_ptr();
+
+    load::reclaim_gaps(&st.app);
+    load::reclaim_gaps(&st.ldso);
+
+    st.ldso.deps_loaded = true;
+    if env_preload != 0 {
+        load::load_preload(cstr_at(env_preload));
+    }
+    load::load_deps(app_ptr());
+    let mut p = st.head;
+    while !p.is_null() {
+        add_syms(p);
+        p = unsafe { (*p).next };
+    }
+
+    attach_vdso(auxv);
+
+    // DT_DEBUG gets the r_debug address, for debuggers that look there.
+    let dynv = st.app.dynv;
+    let mut i = 0;
+    // SAFETY: the program's dynamic section, writable at this point.
+    unsafe {
+        while mem::read::<usize>(dynv + i * WORD) != 0 {
+            if mem::read::<usize>(dynv + i * WORD) == DT_DEBUG {
+                mem::write(dynv + (i + 1) * WORD, debug() as *mut _ as usize);
+            }
+            i += 2;
+        }
+    }
+
+    // Before final relocations: these may call malloc, which may become the
+    // application's own once relocated.
+    st.main_ctor_queue = crate::initfini::queue_ctors(app_ptr());
+    tls::update_size();
+    let mut initial_tls = tls::builtin();
+    if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
+        // SAFETY: plain allocation.
+        initial_tls = unsafe { ffi::__libc_calloc(libc().tls_size, 1) } as *mut u8;
+        if initial_tls.is_null() {
+            // SAFETY: argv[0] and the size for the message.
+            unsafe {
+                ffi::dprintf(
+                    2,
+                    c"%s: Error getting %zu bytes thread-local storage: %m\n".as_ptr(),
+                    *argv,
+                    libc().tls_size,
+                );
+            }
+            crate::error::exit(127);
+        }
+    }
+    st.static_tls_cnt = st.tls_cnt;
+
+    // The program last: its copy relocations read the libraries' relocated data.
+    reloc::reloc_all(st.app.next);
+    reloc::reloc_all(app_ptr());
+
+    // Copy the TLS images only now: they may hold relocated addresses.
+    if initial_tls != tls::builtin() {
+        if !tls::install(initial_tls) {
+            crate::error::crash();
+        }
+    } else {
+        let size = libc().tls_size;
+        libc().tls_size = tls::BUILTIN_SIZE;
+        // SAFETY: re-copies the images into the block the thread already uses.
+        unsafe { ffi::__copy_tls(tls::builtin()) };
+        libc().tls_size = size;
+    }
+
+    if st.ldso_fail {
+        crate::error::exit(127);
+    }
+    if st.ldd_mode {
+        crate::error::exit(0);
+    }
+
+    // SAFETY: musl's globals.
+    unsafe {
+        if find_sym(st.head, b"malloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+            *core::ptr::addr_of_mut!(ffi::__malloc_replaced) = 1;
+        }
+        if find_sym(st.head, b"aligned_alloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+            *core::ptr::addr_of_mut!(ffi::__aligned_alloc_replaced) = 1;
+        }
+    }
+
+    st.runtime = true;
+    let d = debug();
+    d.ver = 1;
+    d.head = st.head as *mut c_void;
+    d.base = st.ldso.base as *mut c_void;
+    d.state = 0; // RT_CONSISTENT
+    crate::debug::dl_debug_state();
+
+    let argv_start = crate::command::replace_argv0(argv);
+    ffi::set_errno(0);
+    // SAFETY: AT_ENTRY is the program's entry point; argv_start is its initial stack.
+    unsafe { crate::arch::jump_to_entry(aux[AT_ENTRY], argv_start) }
+}
+
+/// `__pthread_self()->sysinfo = __sysinfo`.
+fn set_self_sysinfo(v: usize) {
+    extern "C" {
+        fn pthread_self() -> usize;
+    }
+    // SAFETY: the thread pointer is installed; the field offset comes from the probe.
+    unsafe { mem::write(pthread_self() + crate::musl::probed::PTHREAD_SYSINFO, v) };
+}
+
+/// musl's `add_syms`: append to the global symbol chain.
+pub fn add_syms(p: *mut Dso) {
+    let st = state();
+    // SAFETY: live Dsos.
+    unsafe {
+        if (*p).syms_next.is_null() && st.syms_tail != p {
+            (*st.syms_tail).syms_next = p;
+            st.syms_tail = p;
+        }
+    }
+}
+
+/// The kernel's vDSO, attached last so it is not part of the global namespace.
+fn attach_vdso(auxv: *mut usize) {
+    let st = state();
+    let Some((_, base)) = aux_pairs(auxv).find(|&(k, _)| k == AT_SYSINFO_EHDR) else { return };
+    if base == 0 {
+        return;
+    }
+    let v = &mut st.vdso;
+    // SAFETY: the kernel maps the vDSO image, headers included.
+    let eh = unsafe { Ehdr::read(base) };
+    v.phdr = base + eh.e_phoff;
+    v.phnum = eh.e_phnum;
+    v.phentsize = eh.e_phentsize;
+    for i in 0..v.phnum {
+        let ph = v.phdr_at(i);
+        if ph.p_type == PT_DYNAMIC {
+            v.dynv = base + ph.p_offset;
+        }
+        if ph.p_type == PT_LOAD {
+            v.base = base.wrapping_sub(ph.p_vaddr).wrapping_add(ph.p_offset);
+        }
+    }
+    v.name = c"".as_ptr().cast();
+    v.shortname = c"linux-gate.so.1".as_ptr().cast();
+    v.relocated = true;
+    v.deps_loaded = true;
+    v.decode_dyn();
+    let vp = core::ptr::addr_of_mut!(st.vdso);
+    // SAFETY: live Dsos.
+    unsafe {
+        (*vp).prev = st.tail;
+        (*st.tail).next = vp;
+    }
+    st.tail = vp;
 }

@@ -192,7 +192,17 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
 /// musl's `ldso/dlstart.c` and `ldso/dynlink.c` define globally. Everything
 /// else in the Rust object is made local, so no Rust symbol leaks into
 /// libc.so's export table.
-const CONTRACT_SYMBOLS: &[&str] = &["_dlstart"];
+const CONTRACT_SYMBOLS: &[&str] = &[
+    "_dlstart",
+    "__dls2b",
+    "__dls3",
+    "_dl_debug_state",
+    "_dl_debug_addr",
+    "__libc_start_init",
+    "__libc_exit_fini",
+    "__ldso_atfork",
+    "__init_tls",
+];
 
 /// The `stormless` CLI, built in release mode to `target/release/stormless`.
 pub fn cli() -> Result<()> {

@@ -1,4 +1,5 @@
 //! aarch64: AAPCS64, RELA relocations, TLS above the thread pointer (tpidr_el0).
+use crate::reloc::Kind;
 use core::arch::{asm, global_asm};
 
 pub mod nr {
@@ -82,4 +83,36 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
 pub fn trap() -> ! {
     // SAFETY: `brk` raises SIGTRAP and touches no memory.
     unsafe { asm!("brk #1000", options(noreturn, nomem, nostack)) }
+}
+
+/// musl's `arch/aarch64/reloc.h`: type numbers to kinds.
+pub fn reloc_kind(t: u32) -> Kind {
+    match t {
+        0 => Kind::None,
+        257 => Kind::Symbolic,  // R_AARCH64_ABS64
+        1024 => Kind::Copy,     // R_AARCH64_COPY
+        1025 => Kind::Got,      // R_AARCH64_GLOB_DAT
+        1026 => Kind::Plt,      // R_AARCH64_JUMP_SLOT
+        1027 => Kind::Relative, // R_AARCH64_RELATIVE
+        1028 => Kind::DtpMod,   // R_AARCH64_TLS_DTPMOD64
+        1029 => Kind::DtpOff,   // R_AARCH64_TLS_DTPREL64
+        1030 => Kind::TpOff,    // R_AARCH64_TLS_TPREL64
+        1031 => Kind::TlsDesc,  // R_AARCH64_TLSDESC
+        other => Kind::Unknown(other),
+    }
+}
+
+pub const TLSDESC_BACKWARDS: bool = false;
+/// musl defines NO_LEGACY_INITFINI for aarch64: DT_INIT/DT_FINI are not run.
+pub const LEGACY_INIT_FINI: bool = false;
+pub const LDSO_ARCH: &str = "aarch64";
+pub const LDSO_ARCH_C: &core::ffi::CStr = c"aarch64";
+
+/// Jump to the program's entry point with the stack pointer at `sp` (musl's CRTJMP).
+///
+/// # Safety
+/// `entry` is the program's entry point and `sp` the argc word of a valid initial stack.
+pub unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
+    // SAFETY: forwarded contract.
+    unsafe { asm!("mov sp, {1}", "br {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
 }

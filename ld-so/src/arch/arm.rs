@@ -1,6 +1,7 @@
 //! armv7 hard-float: AAPCS-VFP, REL relocations with implicit addends, TLS
 //! above the thread pointer. musl is Thumb-2 and this code is ARM; the two
 //! interwork through `bl`/`blx` as the ABI guarantees.
+use crate::reloc::Kind;
 use core::arch::{asm, global_asm};
 
 pub mod nr {
@@ -91,4 +92,37 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
 pub fn trap() -> ! {
     // SAFETY: `udf` raises SIGILL and touches no memory.
     unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
+}
+
+/// musl's `arch/arm/reloc.h`: type numbers to kinds.
+pub fn reloc_kind(t: u32) -> Kind {
+    match t {
+        0 => Kind::None,
+        2 => Kind::Symbolic,  // R_ARM_ABS32
+        20 => Kind::Copy,     // R_ARM_COPY
+        21 => Kind::Got,      // R_ARM_GLOB_DAT
+        22 => Kind::Plt,      // R_ARM_JUMP_SLOT
+        23 => Kind::Relative, // R_ARM_RELATIVE
+        17 => Kind::DtpMod,   // R_ARM_TLS_DTPMOD32
+        18 => Kind::DtpOff,   // R_ARM_TLS_DTPOFF32
+        19 => Kind::TpOff,    // R_ARM_TLS_TPOFF32
+        13 => Kind::TlsDesc,  // R_ARM_TLS_DESC
+        other => Kind::Unknown(other),
+    }
+}
+
+/// 32-bit ARM stores the two words of a TLS descriptor the other way round.
+pub const TLSDESC_BACKWARDS: bool = true;
+/// musl defines NO_LEGACY_INITFINI for arm: DT_INIT/DT_FINI are not run.
+pub const LEGACY_INIT_FINI: bool = false;
+pub const LDSO_ARCH: &str = "armhf";
+pub const LDSO_ARCH_C: &core::ffi::CStr = c"armhf";
+
+/// Jump to the program's entry point with the stack pointer at `sp` (musl's CRTJMP).
+///
+/// # Safety
+/// `entry` is the program's entry point and `sp` the argc word of a valid initial stack.
+pub unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
+    // SAFETY: forwarded contract.
+    unsafe { asm!("mov sp, {1}", "bx {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
 }

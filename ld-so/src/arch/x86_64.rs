@@ -1,4 +1,5 @@
 //! x86_64: SysV ABI, RELA relocations, TLS below the thread pointer (%fs).
+use crate::reloc::Kind;
 use core::arch::{asm, global_asm};
 
 pub mod nr {
@@ -82,4 +83,37 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
 pub fn trap() -> ! {
     // SAFETY: `ud2` raises SIGILL and touches no memory.
     unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
+/// musl's `arch/x86_64/reloc.h`: type numbers to kinds.
+pub fn reloc_kind(t: u32) -> Kind {
+    match t {
+        0 => Kind::None,
+        1 => Kind::Symbolic, // R_X86_64_64
+        2 => Kind::Offset32, // R_X86_64_PC32
+        5 => Kind::Copy,     // R_X86_64_COPY
+        6 => Kind::Got,      // R_X86_64_GLOB_DAT
+        7 => Kind::Plt,      // R_X86_64_JUMP_SLOT
+        8 => Kind::Relative, // R_X86_64_RELATIVE
+        16 => Kind::DtpMod,  // R_X86_64_DTPMOD64
+        17 => Kind::DtpOff,  // R_X86_64_DTPOFF64
+        18 => Kind::TpOff,   // R_X86_64_TPOFF64
+        36 => Kind::TlsDesc, // R_X86_64_TLSDESC
+        other => Kind::Unknown(other),
+    }
+}
+
+pub const TLSDESC_BACKWARDS: bool = false;
+/// x86_64 still runs DT_INIT/DT_FINI (musl defines NO_LEGACY_INITFINI only elsewhere).
+pub const LEGACY_INIT_FINI: bool = true;
+pub const LDSO_ARCH: &str = "x86_64";
+pub const LDSO_ARCH_C: &core::ffi::CStr = c"x86_64";
+
+/// Jump to the program's entry point with the stack pointer at `sp` (musl's CRTJMP).
+///
+/// # Safety
+/// `entry` is the program's entry point and `sp` the argc word of a valid initial stack.
+pub unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
+    // SAFETY: forwarded contract.
+    unsafe { asm!("mov rsp, {1}", "jmp {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
 }

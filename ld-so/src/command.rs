@@ -1,0 +1,152 @@
+//! The loader run as a command (musl's branch of `__dls3` where AT_PHDR is the
+//! loader's own): `ld-musl-<arch>.so.1 [--list] [--library-path P]
+//! [--preload L] [--argv0 A] [--] program [args]`, and `ldd` behaviour when
+//! invoked under a name ending in "ldd".
+use crate::elf::*;
+use crate::load;
+use crate::mem;
+use crate::musl::ffi;
+use crate::state::state;
+use core::cell::Cell;
+use core::ffi::{c_char, c_void};
+
+struct Argv0(Cell<usize>);
+// SAFETY: written and read during single-threaded startup only.
+unsafe impl Sync for Argv0 {}
+static REPLACE_ARGV0: Argv0 = Argv0(Cell::new(0));
+static NEW_ARGV: Argv0 = Argv0(Cell::new(0));
+
+fn arg(argv: *mut *mut c_char, i: usize) -> *mut c_char {
+    // SAFETY: argv is NULL-terminated; callers stop at NULL.
+    unsafe { *argv.add(i) }
+}
+
+fn bytes(p: *mut c_char) -> &'static [u8] {
+    // SAFETY: argv strings are NUL-terminated.
+    unsafe { mem::cstr(p as usize) }
+}
+
+/// Parse the options, map the program named on the command line into
+/// `state().app`, and set AT_ENTRY to its entry point.
+pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
+    let st = state();
+    // SAFETY: the kernel's stack: argc then argv.
+    let argc = unsafe { *sp };
+    let argv_orig = unsafe { sp.add(1) } as *mut *mut c_char;
+    let ldname = arg(argv_orig, 0);
+    if bytes(ldname).ends_with(b"ldd") {
+        st.ldd_mode = true;
+    }
+    let mut i = 1;
+    loop {
+        let a = arg(argv_orig, i);
+        if a.is_null() {
+            break;
+        }
+        let s = bytes(a);
+        if !s.starts_with(b"--") {
+            break;
+        }
+        let opt = &s[2..];
+        // SAFETY: options are replaced by -1 as musl does; argv slots stay in bounds.
+        unsafe { *argv_orig.add(i) = usize::MAX as *mut c_char };
+        i += 1;
+        let mut value = |name: &[u8]| -> Option<usize> {
+            let rest = &opt[name.len()..];
+            if rest.first() == Some(&b'=') {
+                Some(a as usize + 2 + name.len() + 1)
+            } else if !rest.is_empty() {
+                // SAFETY: as above.
+                unsafe { *argv_orig.add(i) = core::ptr::null_mut() };
+                None
+            } else {
+                let next = arg(argv_orig, i);
+                if next.is_null() {
+                    None
+                } else {
+                    i += 1;
+                    Some(next as usize)
+                }
+            }
+        };
+        if opt.is_empty() {
+            break;
+        } else if opt.starts_with(b"list") && opt.len() == 4 {
+            st.ldd_mode = true;
+        } else if opt.starts_with(b"library-path") {
+            if let Some(v) = value(b"library-path") {
+                st.env_path = v;
+            }
+        } else if opt.starts_with(b"preload") {
+            if let Some(v) = value(b"preload") {
+                *env_preload = v;
+            }
+        } else if opt.starts_with(b"argv0") {
+            if let Some(v) = value(b"argv0") {
+                REPLACE_ARGV0.0.set(v);
+            }
+        } else {
+            // SAFETY: unknown option: end the argument list here, as musl does.
+            unsafe { *argv_orig.add(i) = core::ptr::null_mut() };
+        }
+    }
+    let argv = unsafe { argv_orig.add(i) };
+    // SAFETY: argv[-1] becomes the program's argc, as musl does.
+    unsafe { *argv.sub(1) = (argc - i) as *mut c_char };
+    NEW_ARGV.0.set(argv as usize);
+    let prog = arg(argv, 0);
+    // SAFETY: C strings for musl's printf.
+    unsafe {
+        if prog.is_null() {
+            ffi::dprintf(
+                2,
+                c"musl libc (%s)\nVersion %s\nDynamic Program Loader\nUsage: %s [options] [--] pathname%s\n".as_ptr(),
+                crate::arch::LDSO_ARCH_C.as_ptr(),
+                ffi::__libc_version.as_ptr(),
+                ldname,
+                if st.ldd_mode { c"".as_ptr() } else { c" [args]".as_ptr() },
+            );
+            ffi::_exit(1);
+        }
+        let fd = ffi::open(prog, 0);
+        if fd < 0 {
+            ffi::dprintf(2, c"%s: cannot load %s: %s\n".as_ptr(), ldname, prog, ffi::strerror(ffi::errno()));
+            ffi::_exit(1);
+        }
+        let mapped = load::map_library(fd, &mut st.app);
+        let Some(start) = mapped else {
+            ffi::dprintf(2, c"%s: %s: Not a valid dynamic program\n".as_ptr(), ldname, prog);
+            ffi::_exit(1);
+        };
+        ffi::close(fd);
+        st.ldso.name = ldname as *const u8;
+        st.app.name = prog as *const u8;
+        let eh = Ehdr::read(start);
+        aux[AT_ENTRY] = st.app.laddr(eh.e_entry);
+        if st.ldd_mode {
+            for i in 0..st.app.phnum {
+                let ph = st.app.phdr_at(i);
+                if ph.p_type == PT_INTERP {
+                    st.ldso.name = st.app.laddr(ph.p_vaddr) as *const u8;
+                }
+            }
+            ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), st.ldso.name, st.ldso.base as *const c_void);
+        }
+    }
+}
+
+/// The argv the program starts with (argc just before it), with `--argv0`
+/// applied.
+pub fn replace_argv0(kernel_argv: *mut *mut c_char) -> *mut usize {
+    let argv = match NEW_ARGV.0.get() {
+        0 => kernel_argv,
+        a => a as *mut *mut c_char,
+    };
+    let r = REPLACE_ARGV0.0.get();
+    if r != 0 {
+        // SAFETY: argv[0] exists (command mode checked it).
+        unsafe { *argv = r as *mut c_char };
+    }
+    // SAFETY: argc sits one word before argv.
+    unsafe { (argv as *mut usize).sub(1) }
+}

@@ -1,0 +1,270 @@
+//! One loaded object (musl's `struct dso`) and what is read from its dynamic
+//! section. Addresses are run-time addresses (`usize`); reading through them
+//! goes through `mem`.
+use crate::elf::*;
+use crate::mem;
+use crate::musl::TlsModule;
+use core::ptr;
+
+/// The first five fields are `struct link_map` (`l_addr`, `l_name`, `l_ld`,
+/// `l_next`, `l_prev`): gdb walks them from `r_debug`, and `dlinfo` hands a
+/// handle out as a link map, exactly as with musl's `struct dso`.
+#[repr(C)]
+pub struct Dso {
+    pub base: usize,
+    /// NUL-terminated path (or "libc.so"/argv[0]), as dl_iterate_phdr reports it.
+    pub name: *const u8,
+    pub dynv: usize,
+    pub next: *mut Dso,
+    pub prev: *mut Dso,
+    pub shortname: *const u8,
+    pub phdr: usize,
+    pub phnum: usize,
+    pub phentsize: usize,
+    pub syms: usize,
+    pub hashtab: usize,
+    pub ghashtab: usize,
+    pub versym: usize,
+    pub strings: usize,
+    pub syms_next: *mut Dso,
+    pub map: usize,
+    pub map_len: usize,
+    pub dev: u64,
+    pub ino: u64,
+    pub relocated: bool,
+    pub constructed: bool,
+    pub kernel_mapped: bool,
+    pub mark: bool,
+    pub bfs_built: bool,
+    pub runtime_loaded: bool,
+    /// Direct dependencies first (`ndeps_direct`), then, once `bfs_built`, the
+    /// rest of the breadth-first closure.
+    pub deps: alloc::vec::Vec<*mut Dso>,
+    /// musl's `p->deps != 0`: the direct dependencies were loaded (possibly none).
+    pub deps_loaded: bool,
+    pub ndeps_direct: usize,
+    pub next_dep: usize,
+    pub needed_by: *mut Dso,
+    pub ctor_visitor: usize,
+    /// Address of the RPATH/RUNPATH string, 0 if none.
+    pub rpath_orig: usize,
+    /// The rpath after `$ORIGIN` expansion, once computed.
+    pub rpath: Option<alloc::vec::Vec<u8>>,
+    pub tls: TlsModule,
+    pub tls_id: usize,
+    pub relro_start: usize,
+    pub relro_end: usize,
+    pub fini_next: *mut Dso,
+    pub got: usize,
+}
+
+impl Dso {
+    pub const fn empty() -> Dso {
+        Dso {
+            base: 0,
+            name: ptr::null(),
+            dynv: 0,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            shortname: ptr::null(),
+            phdr: 0,
+            phnum: 0,
+            phentsize: 0,
+            syms: 0,
+            hashtab: 0,
+            ghashtab: 0,
+            versym: 0,
+            strings: 0,
+            syms_next: ptr::null_mut(),
+            map: 0,
+            map_len: 0,
+            dev: 0,
+            ino: 0,
+            relocated: false,
+            constructed: false,
+            kernel_mapped: false,
+            mark: false,
+            bfs_built: false,
+            runtime_loaded: false,
+            deps: alloc::vec::Vec::new(),
+            deps_loaded: false,
+            ndeps_direct: 0,
+            next_dep: 0,
+            needed_by: ptr::null_mut(),
+            ctor_visitor: 0,
+            rpath_orig: 0,
+            rpath: None,
+            tls: TlsModule { next: ptr::null_mut(), image: ptr::null(), len: 0, size: 0, align: 0, offset: 0 },
+            tls_id: 0,
+            relro_start: 0,
+            relro_end: 0,
+            fini_next: ptr::null_mut(),
+            got: 0,
+        }
+    }
+
+    /// musl's `laddr`: the run-time address of virtual address `v`.
+    pub fn laddr(&self, v: usize) -> usize {
+        self.base.wrapping_add(v)
+    }
+
+    pub fn name_bytes(&self) -> &'static [u8] {
+        // SAFETY: `name` always points to a NUL-terminated string that lives as long as the Dso.
+        unsafe { mem::cstr(self.name as usize) }
+    }
+
+    pub fn program_headers(&self) -> impl Iterator<Item = Phdr> + '_ {
+        (0..self.phnum).map(move |i| self.phdr_at(i))
+    }
+
+    /// Program header `i` (copied out, so the caller may mutate `self` meanwhile).
+    pub fn phdr_at(&self, i: usize) -> Phdr {
+        // SAFETY: phdr/phnum/phentsize describe a mapped program-header table.
+        unsafe { Phdr::read(self.phdr + i * self.phentsize) }
+    }
+
+    /// The dynamic section as `(tag, value)` pairs, up to DT_NULL.
+    pub fn dynamic(&self) -> DynIter {
+        DynIter { at: self.dynv }
+    }
+
+    /// musl's `decode_vec` of this object's dynamic section.
+    pub fn decoded(&self) -> Decoded {
+        Decoded::from(self.dynamic())
+    }
+
+    /// musl's `decode_dyn`.
+    pub fn decode_dyn(&mut self) {
+        let d = self.decoded();
+        self.syms = self.laddr(d.get(DT_SYMTAB));
+        self.strings = self.laddr(d.get(DT_STRTAB));
+        if d.has(DT_HASH) {
+            self.hashtab = self.laddr(d.get(DT_HASH));
+        }
+        if d.has(DT_RPATH) {
+            self.rpath_orig = self.strings + d.get(DT_RPATH);
+        }
+        if d.has(DT_RUNPATH) {
+            self.rpath_orig = self.strings + d.get(DT_RUNPATH);
+        }
+        if d.has(DT_PLTGOT) {
+            self.got = self.laddr(d.get(DT_PLTGOT));
+        }
+        if let Some(v) = self.dynamic().find(DT_GNU_HASH) {
+            self.ghashtab = self.laddr(v);
+        }
+        if let Some(v) = self.dynamic().find(DT_VERSYM) {
+            self.versym = self.laddr(v);
+        }
+    }
+
+    /// musl's `kernel_mapped_dso`: an object the kernel (or stage 0) mapped.
+    /// Returns the largest PT_GNU_STACK size seen, for `__default_stacksize`.
+    /// Runs in stage 2 for the loader itself, so it must not allocate.
+    pub fn adopt_kernel_mapping(&mut self) -> usize {
+        let (mut min, mut max, mut stack) = (usize::MAX, 0usize, 0usize);
+        for i in 0..self.phnum {
+            let ph = self.phdr_at(i);
+            match ph.p_type {
+                PT_DYNAMIC => self.dynv = self.laddr(ph.p_vaddr),
+                PT_GNU_RELRO => {
+                    self.relro_start = ph.p_vaddr & !(page_size() - 1);
+                    self.relro_end = (ph.p_vaddr + ph.p_memsz) & !(page_size() - 1);
+                }
+                PT_GNU_STACK => stack = stack.max(ph.p_memsz),
+                _ => {}
+            }
+            if ph.p_type != PT_LOAD {
+                continue;
+            }
+            min = min.min(ph.p_vaddr);
+            max = max.max(ph.p_vaddr + ph.p_memsz);
+        }
+        let page = page_size();
+        min &= !(page - 1);
+        max = (max + page - 1) & !(page - 1);
+        self.map = self.base.wrapping_add(min);
+        self.map_len = max.wrapping_sub(min);
+        self.kernel_mapped = true;
+        stack
+    }
+
+    pub fn sym(&self, index: usize) -> Sym {
+        // SAFETY: index comes from this object's hash table or relocations.
+        unsafe { Sym::read(self.syms + index * Sym::SIZE) }
+    }
+
+    pub fn string(&self, offset: usize) -> &'static [u8] {
+        // SAFETY: offsets come from this object's own symbols and dynamic entries.
+        unsafe { mem::cstr(self.strings + offset) }
+    }
+}
+
+/// The process page size, set from AT_PAGESZ in stage 3 (musl's PAGE_SIZE is
+/// `libc.page_size` on every arch it supports here).
+pub fn page_size() -> usize {
+    // SAFETY: `__libc` is musl's; page_size is written once in stage 3, before any mapping.
+    let p = crate::musl::libc().page_size;
+    if p == 0 {
+        4096
+    } else {
+        p
+    }
+}
+
+pub struct DynIter {
+    at: usize,
+}
+
+impl DynIter {
+    /// musl's `search_vec`: the value of the first entry with `tag`.
+    pub fn find(self, tag: usize) -> Option<usize> {
+        let mut it = self;
+        it.by_ref().find(|&(t, _)| t == tag).map(|(_, v)| v)
+    }
+}
+
+impl Iterator for DynIter {
+    type Item = (usize, usize);
+    fn next(&mut self) -> Option<(usize, usize)> {
+        // SAFETY: a dynamic section is a DT_NULL-terminated array of word pairs.
+        let (tag, val) = unsafe { (mem::read::<usize>(self.at), mem::read::<usize>(self.at + WORD)) };
+        if tag == DT_NULL {
+            return None;
+        }
+        self.at += 2 * WORD;
+        Some((tag, val))
+    }
+}
+
+/// musl's `decode_vec(v, a, DYN_CNT)`: values of the tags below `DYN_SLOTS`,
+/// with a presence bit each.
+pub struct Decoded {
+    present: u64,
+    values: [usize; DYN_SLOTS],
+}
+
+pub const DYN_SLOTS: usize = 37;
+
+impl Decoded {
+    pub fn from(it: impl Iterator<Item = (usize, usize)>) -> Decoded {
+        let mut d = Decoded { present: 0, values: [0; DYN_SLOTS] };
+        for (tag, val) in it {
+            if tag.wrapping_sub(1) < DYN_SLOTS - 1 {
+                d.present |= 1 << tag;
+                d.values[tag] = val;
+            }
+        }
+        d
+    }
+    pub fn has(&self, tag: usize) -> bool {
+        tag < DYN_SLOTS && self.present & (1 << tag) != 0
+    }
+    pub fn get(&self, tag: usize) -> usize {
+        if tag < DYN_SLOTS {
+            self.values[tag]
+        } else {
+            0
+        }
+    }
+}

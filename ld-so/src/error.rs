@@ -1,0 +1,69 @@
+//! musl's `error()`: before the program runs, print the message on stderr and
+//! remember that startup failed (exit 127 once every error is reported); at
+//! run time, set the `dlerror()` text. The formats are musl's own, handed to
+//! musl's printf, so `%m` and friends behave identically.
+// The macro forwards C varargs (pointers and integers) inside its unsafe call.
+#![allow(clippy::macro_metavars_in_unsafe)]
+
+use crate::musl::ffi;
+use core::ffi::c_char;
+
+/// Report `$fmt` with C arguments the way musl's loader does.
+#[macro_export]
+macro_rules! dl_error {
+    ($fmt:literal $(, $arg:expr)* $(,)?) => {{
+        let st = $crate::state::state();
+        // SAFETY: the format is a NUL-terminated literal; every argument matches its conversion.
+        unsafe {
+            if !st.runtime {
+                $crate::musl::ffi::dprintf(2, concat!($fmt, "\n\0").as_ptr().cast() $(, $arg)*);
+                st.ldso_fail = true;
+            } else {
+                $crate::musl::ffi::__dl_seterr(concat!($fmt, "\0").as_ptr().cast() $(, $arg)*);
+            }
+        }
+    }};
+}
+
+fn c(p: *const u8) -> *const c_char {
+    p.cast()
+}
+
+pub fn relocating_symbol_not_found(dso: *const u8, name: &[u8]) {
+    dl_error!("Error relocating %s: %s: symbol not found", c(dso), c(name.as_ptr()));
+}
+
+pub fn initial_exec_to_dynamic(dso: *const u8, name: &[u8], def: *const u8) {
+    dl_error!(
+        "Error relocating %s: %s: initial-exec TLS resolves to dynamic definition in %s",
+        c(dso),
+        c(name.as_ptr()),
+        c(def)
+    );
+}
+
+pub fn tlsdesc_alloc(dso: *const u8, name: &[u8]) {
+    dl_error!("Error relocating %s: cannot allocate TLSDESC for %s", c(dso), c(name.as_ptr()));
+}
+
+pub fn unsupported_relocation(dso: *const u8, kind: u32) {
+    dl_error!("Error relocating %s: unsupported relocation type %d", c(dso), kind as core::ffi::c_int);
+}
+
+pub fn relro_failed(dso: *const u8) {
+    dl_error!("Error relocating %s: RELRO protection failed: %m", c(dso));
+}
+
+pub fn loading_dependency(name: *const u8, needed_by: *const u8) {
+    dl_error!("Error loading shared library %s: %m (needed by %s)", c(name), c(needed_by));
+}
+
+/// Used before anything else is possible: stop the process.
+pub fn crash() -> ! {
+    crate::arch::trap()
+}
+
+pub fn exit(status: i32) -> ! {
+    // SAFETY: ends the process.
+    unsafe { ffi::_exit(status) }
+}

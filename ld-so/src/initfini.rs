@@ -1,0 +1,191 @@
+//! Constructors and destructors in musl's order: a dependency-first queue
+//! (musl's `queue_ctors`, a DFS that ignores cycles), run under the init/fini
+//! lock so concurrent `dlopen`s wait for each other (`do_init_fini`), and
+//! destructors in reverse order of construction (`__libc_exit_fini`).
+use crate::dso::Dso;
+use crate::elf::*;
+use crate::mem;
+use crate::musl::probed as p;
+use crate::state::state;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::ffi::c_int;
+
+/// Storage for a musl pthread object, zero-initialised like a C static.
+#[repr(C, align(8))]
+pub struct PthreadObject<const N: usize>(UnsafeCell<[u8; N]>);
+// SAFETY: only ever passed to musl's pthread functions, which synchronise it.
+unsafe impl<const N: usize> Sync for PthreadObject<N> {}
+impl<const N: usize> PthreadObject<N> {
+    pub const fn new() -> Self {
+        PthreadObject(UnsafeCell::new([0; N]))
+    }
+    pub fn get(&self) -> *mut u8 {
+        self.0.get() as *mut u8
+    }
+}
+
+pub static INIT_FINI_LOCK: PthreadObject<{ p::PTHREAD_MUTEX_T_SIZE }> = PthreadObject::new();
+pub static CTOR_COND: PthreadObject<{ p::PTHREAD_COND_T_SIZE }> = PthreadObject::new();
+pub static LOCK: PthreadObject<{ p::PTHREAD_RWLOCK_T_SIZE }> = PthreadObject::new();
+
+extern "C" {
+    fn pthread_mutex_lock(m: *mut u8) -> c_int;
+    fn pthread_mutex_unlock(m: *mut u8) -> c_int;
+    fn pthread_cond_wait(c: *mut u8, m: *mut u8) -> c_int;
+    fn pthread_cond_broadcast(c: *mut u8) -> c_int;
+    pub fn pthread_rwlock_wrlock(l: *mut u8) -> c_int;
+    pub fn pthread_rwlock_unlock(l: *mut u8) -> c_int;
+    fn pthread_self() -> usize;
+}
+
+/// musl's `queue_ctors`: `dso` and everything it depends on, dependencies first.
+pub fn queue_ctors(dso: *mut Dso) -> Vec<*mut Dso> {
+    let st = state();
+    if st.ldd_mode {
+        return Vec::new();
+    }
+    // SAFETY (whole function): every pointer reached is a live Dso, and the
+    // loader lock (or startup) keeps the graph still.
+    unsafe {
+        if (*dso).bfs_built {
+            let deps: &Vec<*mut Dso> = &(*dso).deps;
+            for &d in deps {
+                (*d).mark = false;
+            }
+        } else {
+            let mut q = st.head;
+            while !q.is_null() {
+                (*q).mark = false;
+                q = (*q).next;
+            }
+        }
+        let mut queue = Vec::new();
+        let mut stack = alloc::vec![dso];
+        (*dso).next_dep = 0;
+        (*dso).mark = true;
+        while let Some(mut p) = stack.pop() {
+            while (*p).next_dep < (*p).ndeps_direct {
+                let dep = (&(*p).deps)[(*p).next_dep];
+                if (*dep).mark {
+                    (*p).next_dep += 1;
+                } else {
+                    stack.push(p);
+                    p = dep;
+                    (*p).next_dep = 0;
+                    (*p).mark = true;
+                }
+            }
+            queue.push(p);
+        }
+        for &q in &queue {
+            (*q).mark = false;
+        }
+        queue
+    }
+}
+
+/// A field another thread may have written under the init/fini lock.
+fn read<T: Copy>(field: &T) -> T {
+    // SAFETY: a valid reference; volatile so the read happens after pthread_cond_wait returns.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+fn call(addr: usize) {
+    // SAFETY: the address comes from DT_INIT/DT_INIT_ARRAY/DT_FINI*: a function of the object.
+    let f: extern "C" fn() = unsafe { core::mem::transmute(addr) };
+    f()
+}
+
+/// musl's `do_init_fini`.
+pub fn do_init_fini(queue: &[*mut Dso]) {
+    let st = state();
+    // SAFETY: musl's pthread API on our zero-initialised objects, and live Dsos.
+    unsafe {
+        let me = pthread_self();
+        pthread_mutex_lock(INIT_FINI_LOCK.get());
+        for &p in queue {
+            // Other threads change these while pthread_cond_wait releases the lock.
+            while (read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me) || read(&st.shutting_down) {
+                pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());
+            }
+            if (*p).ctor_visitor != 0 || (*p).constructed {
+                continue;
+            }
+            (*p).ctor_visitor = me;
+            let dy = (*p).decoded();
+            if dy.has(DT_FINI) || dy.has(DT_FINI_ARRAY) {
+                (*p).fini_next = st.fini_head;
+                st.fini_head = p;
+            }
+            pthread_mutex_unlock(INIT_FINI_LOCK.get());
+            if crate::arch::LEGACY_INIT_FINI && dy.has(DT_INIT) && dy.get(DT_INIT) != 0 {
+                call((*p).laddr(dy.get(DT_INIT)));
+            }
+            if dy.has(DT_INIT_ARRAY) {
+                let start = (*p).laddr(dy.get(DT_INIT_ARRAY));
+                for i in 0..dy.get(DT_INIT_ARRAYSZ) / WORD {
+                    call(mem::read::<usize>(start + i * WORD));
+                }
+            }
+            pthread_mutex_lock(INIT_FINI_LOCK.get());
+            (*p).ctor_visitor = 0;
+            (*p).constructed = true;
+            pthread_cond_broadcast(CTOR_COND.get());
+        }
+        pthread_mutex_unlock(INIT_FINI_LOCK.get());
+    }
+}
+
+/// Called by `__libc_start_main` before `main`: run the startup queue.
+pub extern "C" fn libc_start_init() {
+    let queue = core::mem::take(&mut state().main_ctor_queue);
+    do_init_fini(&queue);
+}
+
+/// Called by `exit`: destructors, most recently constructed first.
+pub extern "C" fn libc_exit_fini() {
+    let st = state();
+    // SAFETY: as in do_init_fini.
+    unsafe {
+        let me = pthread_self();
+        pthread_rwlock_wrlock(LOCK.get());
+        pthread_mutex_lock(INIT_FINI_LOCK.get());
+        st.shutting_down = true;
+        pthread_rwlock_unlock(LOCK.get());
+        let mut p = st.fini_head;
+        while !p.is_null() {
+            while read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me {
+                pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());
+            }
+            if (*p).constructed {
+                let dy = (*p).decoded();
+                if dy.has(DT_FINI_ARRAY) {
+                    let start = (*p).laddr(dy.get(DT_FINI_ARRAY));
+                    let n = dy.get(DT_FINI_ARRAYSZ) / WORD;
+                    for i in (0..n).rev() {
+                        call(mem::read::<usize>(start + i * WORD));
+                    }
+                }
+                if crate::arch::LEGACY_INIT_FINI && dy.has(DT_FINI) && dy.get(DT_FINI) != 0 {
+                    call((*p).laddr(dy.get(DT_FINI)));
+                }
+            }
+            p = (*p).fini_next;
+        }
+    }
+}
+
+/// fork() takes the loader's locks around the fork (musl's `__ldso_atfork`).
+pub extern "C" fn ldso_atfork(who: c_int) {
+    // SAFETY: musl's pthread API on our objects.
+    unsafe {
+        if who < 0 {
+            pthread_rwlock_wrlock(LOCK.get());
+            pthread_mutex_lock(INIT_FINI_LOCK.get());
+        } else {
+            pthread_mutex_unlock(INIT_FINI_LOCK.get());
+            pthread_rwlock_unlock(LOCK.get());
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Relocation processing, musl's `do_relocs` and `reloc_all`. Generic code
+//! names only relocation *kinds*; each arch module maps its type numbers to
+//! them (musl's `arch/*/reloc.h`).
+use crate::dso::Dso;
+use crate::elf::*;
+use crate::error;
+use crate::mem;
+use crate::musl::ffi;
+use crate::state::{ldso_ptr, state};
+use crate::symbols::{find_sym, Def, Scope};
+use crate::tls;
+
+/// What a relocation does, independent of the architecture.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    None,
+    /// S + A
+    Symbolic,
+    /// S + A − P, 32 bits
+    Offset32,
+    /// GOT entry: S
+    Got,
+    /// PLT slot: S
+    Plt,
+    /// B + A
+    Relative,
+    /// copy the symbol's bytes
+    Copy,
+    DtpMod,
+    DtpOff,
+    TpOff,
+    TlsDesc,
+    Unknown(u32),
+}
+
+/// musl's ADDEND_LIMIT: stage 2 crashes rather than save more addends.
+pub const ADDEND_LIMIT: usize = 4096;
+
+/// musl's `do_relocs` over one table at run-time address `table` of `size`
+/// bytes, entries of `stride` words (2: REL, 3: RELA).
+pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
+    let st = state();
+    let d = unsafe { &mut *dso };
+    let is_ldso = dso == ldso_ptr();
+    let reuse_addends = is_ldso && table == st.apply_addends_to;
+    let mut save_slot = 0;
+    let mut at = table;
+    let end = table + size;
+    while at + stride * WORD <= end {
+        // SAFETY: the table lies in the object's mapping.
+        let (offset, info) = unsafe { (mem::read::<usize>(at), mem::read::<usize>(at + WORD)) };
+        let explicit = if stride > 2 { Some(unsafe { mem::read::<usize>(at + 2 * WORD) }) } else { None };
+        at += stride * WORD;
+        let kind = crate::arch::reloc_kind(r_type(info));
+        if is_ldso && kind == Kind::Relative {
+            continue; // stage 1 did these
+        }
+        if kind == Kind::None {
+            continue;
+        }
+        let reloc_addr = d.laddr(offset);
+        let mut addend = match explicit {
+            Some(a) => a,
+            None if matches!(kind, Kind::Got | Kind::Plt | Kind::Copy) => 0,
+            None if reuse_addends => {
+                // Stage 2 (the chain is just the loader) saves the inline addend;
+                // stage 3 reads it back, the inline one having been overwritten.
+                // SAFETY: saved_addends has room for every symbolic REL entry (counted in stage 2).
+                unsafe {
+                    let slot = st.saved_addends.add(save_slot);
+                    if st.head == ldso_ptr() {
+                        *slot = mem::read::<usize>(reloc_addr);
+                    }
+                    save_slot += 1;
+                    *slot
+                }
+            }
+            // SAFETY: REL: the addend is the word being relocated.
+            None => unsafe { mem::read::<usize>(reloc_addr) },
+        };
+
+        let sym_index = r_sym(info);
+        let mut sym = None;
+        let mut def: Option<Def> = None;
+        let mut name: &[u8] = b"";
+        if sym_index != 0 {
+            let s = d.sym(sym_index);
+            name = d.string(s.st_name as usize);
+            sym = Some(s);
+            def = if s.bind() == STB_LOCAL {
+                Some(Def { dso, sym: s })
+            } else {
+                let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
+                find_sym(ctx, name, kind == Kind::Plt, Scope::Global)
+            };
+            if def.is_none() && (s.st_shndx != SHN_UNDEF || s.bind() != STB_WEAK) {
+                error::relocating_symbol_not_found(d.name, name);
+                continue;
+            }
+        }
+        let def_dso = def.map_or(dso, |x| x.dso);
+        let dd = unsafe { &*def_dso };
+        let sym_val = def.map_or(0, |x| dd.laddr(x.sym.st_value));
+        let tls_val = def.map_or(0, |x| x.sym.st_value);
+
+        if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt {
+            error::initial_exec_to_dynamic(d.name, name, dd.name);
+            continue;
+        }
+
+        // SAFETY: reloc_addr lies in the object's writable mapping (the linker put it there).
+        unsafe {
+            match kind {
+                Kind::Symbolic | Kind::Got | Kind::Plt => mem::write(reloc_addr, sym_val.wrapping_add(addend)),
+                Kind::Relative => mem::write(reloc_addr, d.base.wrapping_add(addend)),
+                Kind::Copy => {
+                    if let Some(s) = sym {
+                        mem::copy(reloc_addr, sym_val, s.st_size);
+                    }
+                }
+                Kind::Offset32 => mem::write(reloc_addr, sym_val.wrapping_add(addend).wrapping_sub(reloc_addr) as u32),
+                Kind::DtpMod => mem::write(reloc_addr, dd.tls_id),
+                Kind::DtpOff => mem::write(reloc_addr, tls_val.wrapping_add(addend).wrapping_sub(tls::DTP_OFFSET)),
+                Kind::TpOff => mem::write(reloc_addr, tls::tpoff(tls_val, dd.tls.offset, addend)),
+                Kind::TlsDesc => {
+                    if explicit.is_none() {
+                        addend = mem::read::<usize>(reloc_addr + WORD);
+                    }
+                    let (a, b) = if dd.tls_id > st.static_tls_cnt {
+                        match tls::dynamic_descriptor(dd.tls_id, tls_val.wrapping_add(addend)) {
+                            Some(pair) => pair,
+                            None => {
+                                error::tlsdesc_alloc(d.name, if sym.is_some() { name } else { b"(local)" });
+                                continue;
+                            }
+                        }
+                    } else {
+                        (tls::tlsdesc_static(), tls::tpoff(tls_val, dd.tls.offset, addend))
+                    };
+                    let (first, second) = if tls::TLSDESC_BACKWARDS { (b, a) } else { (a, b) };
+                    mem::write(reloc_addr, first);
+                    mem::write(reloc_addr + WORD, second);
+                }
+                Kind::None => {}
+                Kind::Unknown(t) => error::unsupported_relocation(d.name, t),
+            }
+        }
+    }
+}
+
+/// musl's `reloc_all`: every not yet relocated object from `p` on, then its
+/// RELRO made read-only.
+pub fn reloc_all(mut p: *mut Dso) {
+    let st = state();
+    while !p.is_null() {
+        let d = unsafe { &mut *p };
+        if !d.relocated {
+            let dy = d.decoded();
+            let plt_stride = if dy.get(DT_PLTREL) == DT_RELA { 3 } else { 2 };
+            do_relocs(p, d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ), plt_stride);
+            do_relocs(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ), 2);
+            do_relocs(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ), 3);
+            do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ));
+            if st.head != ldso_ptr() && d.relro_start != d.relro_end {
+                // SAFETY: the RELRO range is page-aligned and inside the mapping.
+                let r = unsafe {
+                    ffi::mprotect(d.laddr(d.relro_start) as *mut _, d.relro_end - d.relro_start, 1 /* PROT_READ */)
+                };
+                if r != 0 && ffi::errno() != 38 {
+                    error::relro_failed(d.name);
+                }
+            }
+            d.relocated = true;
+        }
+        p = d.next;
+    }
+}
+
+/// DT_RELR for objects other than the loader (stage 1 did the loader's).
+fn do_relr(d: &Dso, relr: usize, size: usize) {
+    if relr == 0 || core::ptr::eq(d, ldso_ptr()) {
+        return;
+    }
+    // SAFETY: DT_RELR lies in the object's mapping and names writable words.
+    unsafe { crate::stage1::apply_relr(d.base, d.laddr(relr), size) }
+}

@@ -1,0 +1,123 @@
+//! Thread-local storage: the builtin TLS block the loader runs on before the
+//! real one is sized, offsets of each module's static TLS, the descriptors for
+//! TLSDESC. Layout constants come from the musl being linked (the probe).
+use crate::arch;
+use crate::musl::probed as p;
+use crate::musl::{ffi, libc};
+use crate::state::state;
+
+pub const TLS_ABOVE_TP: bool = p::TLS_ABOVE_TP != 0;
+pub const GAP_ABOVE_TP: usize = p::GAP_ABOVE_TP;
+pub const DTP_OFFSET: usize = p::DTP_OFFSET;
+pub const TLSDESC_BACKWARDS: bool = arch::TLSDESC_BACKWARDS;
+
+/// `alignof(struct pthread)`: a literal for `repr(align)`, checked against the
+/// probe in `musl.rs`.
+#[cfg(target_pointer_width = "64")]
+pub const PTHREAD_ALIGN: usize = 8;
+#[cfg(target_pointer_width = "32")]
+pub const PTHREAD_ALIGN: usize = 4;
+
+#[cfg_attr(target_pointer_width = "64", repr(C, align(8)))]
+#[cfg_attr(target_pointer_width = "32", repr(C, align(4)))]
+struct PthreadSpace([u8; p::PTHREAD_SIZE]);
+
+/// musl's `struct builtin_tls { char c; struct pthread pt; void *space[16]; }`.
+#[repr(C)]
+pub struct BuiltinTls {
+    c: u8,
+    pt: PthreadSpace,
+    space: [usize; 16],
+}
+
+/// musl's MIN_TLS_ALIGN: `offsetof(struct builtin_tls, pt)`.
+pub const MIN_TLS_ALIGN: usize = core::mem::offset_of!(BuiltinTls, pt);
+
+pub struct BuiltinCell(core::cell::UnsafeCell<BuiltinTls>);
+// SAFETY: used by the main thread during startup only, then owned by it as its TLS.
+unsafe impl Sync for BuiltinCell {}
+pub static BUILTIN_TLS: BuiltinCell = BuiltinCell(core::cell::UnsafeCell::new(BuiltinTls {
+    c: 0,
+    pt: PthreadSpace([0; p::PTHREAD_SIZE]),
+    space: [0; 16],
+}));
+
+pub fn builtin() -> *mut u8 {
+    BUILTIN_TLS.0.get() as *mut u8
+}
+
+pub const BUILTIN_SIZE: usize = core::mem::size_of::<BuiltinTls>();
+
+/// musl's MAXP2.
+pub fn maxp2(a: usize, b: usize) -> usize {
+    (a.wrapping_neg() & b.wrapping_neg()).wrapping_neg()
+}
+
+/// The thread-pointer offset of a TLS symbol at `value` in a module placed at
+/// `offset`, plus `addend` (REL_TPOFF).
+pub fn tpoff(value: usize, offset: usize, addend: usize) -> usize {
+    if TLS_ABOVE_TP {
+        value.wrapping_add(offset).wrapping_add(addend) // TPOFF_K is 0 on every arch here
+    } else {
+        value.wrapping_sub(offset).wrapping_add(addend)
+    }
+}
+
+/// Place a module's static TLS after those already placed (musl's code in
+/// `load_library`, and for the main program in `__dls3`).
+pub fn assign_offset(tls: &mut crate::musl::TlsModule, is_main: bool) {
+    let st = state();
+    let image = tls.image as usize;
+    let align = tls.align.max(1);
+    if TLS_ABOVE_TP {
+        if is_main {
+            tls.offset = GAP_ABOVE_TP + ((image.wrapping_sub(GAP_ABOVE_TP)) & (align - 1));
+        } else {
+            tls.offset = st.tls_offset + ((align - 1) & (image.wrapping_sub(st.tls_offset)));
+        }
+        st.tls_offset = tls.offset + tls.size;
+    } else {
+        if is_main {
+            st.tls_offset = tls.size + ((image.wrapping_add(tls.size)).wrapping_neg() & (align - 1));
+        } else {
+            st.tls_offset += tls.size + align - 1;
+            st.tls_offset -= (st.tls_offset.wrapping_add(image)) & (align - 1);
+        }
+        tls.offset = st.tls_offset;
+    }
+    st.tls_align = maxp2(st.tls_align, tls.align);
+}
+
+/// musl's `update_tls_size`.
+pub fn update_size() {
+    let st = state();
+    let l = libc();
+    l.tls_cnt = st.tls_cnt;
+    l.tls_align = st.tls_align;
+    let w = core::mem::size_of::<usize>();
+    let raw = (1 + st.tls_cnt) * w + st.tls_offset + p::PTHREAD_SIZE + st.tls_align * 2;
+    l.tls_size = (raw + st.tls_align - 1) & st.tls_align.wrapping_neg();
+}
+
+extern "C" {
+    fn __tlsdesc_static();
+    fn __tlsdesc_dynamic();
+}
+
+pub fn tlsdesc_static() -> usize {
+    __tlsdesc_static as *const () as usize
+}
+
+/// A descriptor for a module without static TLS: `__tlsdesc_dynamic` with a
+/// `{module id, offset}` pair (musl's `struct td_index`, whose `next` link only
+/// served freeing on a failed dlopen).
+pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<(usize, usize)> {
+    let pair = alloc::boxed::Box::new([module, offset.wrapping_sub(DTP_OFFSET), 0usize]);
+    Some((__tlsdesc_dynamic as *const () as usize, alloc::boxed::Box::leak(pair).as_ptr() as usize))
+}
+
+/// Install the thread pointer for the block at `mem` (musl: `__init_tp(__copy_tls(mem))`).
+pub fn install(mem: *mut u8) -> bool {
+    // SAFETY: `mem` is at least libc.tls_size bytes, aligned as musl requires.
+    unsafe { ffi::__init_tp(ffi::__copy_tls(mem)) >= 0 }
+}
