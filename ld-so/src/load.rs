@@ -60,7 +60,7 @@ fn read_all(fd: c_int, buf: &mut [u8]) -> isize {
 
 fn pread_all(fd: c_int, buf: &mut [u8], off: usize) -> isize {
     // SAFETY: reads into `buf`.
-    unsafe { ffi::pread(fd, buf.as_mut_ptr() as *mut c_void, buf.len(), off as _) }
+    unsafe { ffi::pread(fd, buf.as_mut_ptr() as *mut c_void, buf.len(), off as i64) }
 }
 
 fn map(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: usize) -> usize {
@@ -68,7 +68,7 @@ fn map(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: usize
         return addr;
     }
     // SAFETY: mmap with the caller's arguments; MAP_FIXED only over ranges this loader reserved.
-    unsafe { ffi::mmap(addr as *mut c_void, len, prot, flags, fd, off as _) as usize }
+    unsafe { ffi::mmap(addr as *mut c_void, len, prot, flags, fd, off as i64) as usize }
 }
 
 /// Protection bits of a program header.
@@ -92,33 +92,37 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
         return None;
     }
     let phsize = eh.e_phentsize.checked_mul(eh.e_phnum)?;
-    let phdrs: Vec<u8> = if eh.e_phoff.checked_add(phsize).is_some_and(|end| end <= l) {
-        buf[eh.e_phoff..eh.e_phoff + phsize].to_vec()
-    } else {
-        let mut v = alloc::vec![0u8; phsize];
-        let r = pread_all(fd, &mut v, eh.e_phoff);
-        if r < 0 {
-            return None;
-        }
-        if r as usize != phsize {
-            ffi::set_errno(ENOEXEC);
-            return None;
-        }
-        v
-    };
     if eh.e_phentsize < Phdr::SIZE && eh.e_phnum > 0 {
         ffi::set_errno(ENOEXEC);
         return None;
     }
-    // SAFETY: each header lies within `phdrs` (phsize = phentsize * phnum, phentsize >= Phdr::SIZE).
-    let headers: Vec<Phdr> =
-        (0..eh.e_phnum).map(|i| unsafe { Phdr::read(phdrs.as_ptr() as usize + i * eh.e_phentsize) }).collect();
+    // The headers usually sit in the first read; musl reads them separately
+    // (into the same stack buffer, or a heap one when large) otherwise.
+    let mut heap_buf: Vec<u8> = Vec::new();
+    let table: &[u8] = match eh.e_phoff.checked_add(phsize) {
+        Some(end) if end <= l => &buf[eh.e_phoff..end],
+        _ => {
+            heap_buf.resize(phsize, 0);
+            let r = pread_all(fd, &mut heap_buf, eh.e_phoff);
+            if r < 0 {
+                return None;
+            }
+            if r as usize != phsize {
+                ffi::set_errno(ENOEXEC);
+                return None;
+            }
+            &heap_buf
+        }
+    };
+    // SAFETY: header i lies within `table` (phsize = phentsize * phnum, phentsize >= Phdr::SIZE).
+    let header = |i: usize| unsafe { Phdr::read(table.as_ptr() as usize + i * eh.e_phentsize) };
+    let headers = (0..eh.e_phnum).map(header);
 
     let page = page_size();
     let (mut addr_min, mut addr_max) = (usize::MAX, 0usize);
     let (mut off_start, mut prot) = (0usize, 0);
     let (mut dyn_vaddr, mut tls_image) = (0usize, 0usize);
-    for ph in &headers {
+    for ph in headers.clone() {
         match ph.p_type {
             PT_DYNAMIC => dyn_vaddr = ph.p_vaddr,
             PT_TLS => {
@@ -140,7 +144,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
         if ph.p_vaddr < addr_min {
             addr_min = ph.p_vaddr;
             off_start = ph.p_offset;
-            prot = prot_of(ph);
+            prot = prot_of(&ph);
         }
         addr_max = addr_max.max(ph.p_vaddr.wrapping_add(ph.p_memsz));
     }
@@ -171,7 +175,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
     let base = start.wrapping_sub(addr_min);
     dso.phdr = 0;
     dso.phnum = 0;
-    for ph in &headers {
+    for ph in headers {
         if ph.p_type != PT_LOAD {
             continue;
         }
@@ -184,7 +188,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
         let this_min = ph.p_vaddr & !(page - 1);
         let this_max = (ph.p_vaddr + ph.p_memsz + page - 1) & !(page - 1);
         let off = ph.p_offset & !(page - 1);
-        let prot = prot_of(ph);
+        let prot = prot_of(&ph);
         if this_min != addr_min
             && map(base + this_min, this_max - this_min, prot, MAP_PRIVATE | MAP_FIXED, fd, off) == MAP_FAILED
         {
@@ -275,13 +279,17 @@ fn open_path(path: &[u8]) -> c_int {
 }
 
 /// musl's `path_open`: try each entry of `list`; -1 when none opened and the
-/// search may go on, -2 when an error must stop it.
+/// search may go on, -2 when an error must stop it. Candidates are built in a
+/// stack buffer, as musl's are: the search itself allocates nothing.
 fn path_open(name: &[u8], list: &[u8], found: &mut Vec<u8>) -> c_int {
+    let mut buf = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
     for dir in search::PathList::new(list) {
-        let Some(path) = search::join(dir, name, search::LOAD_LIBRARY_BUF_SIZE) else { continue };
-        let fd = open_path(&path);
+        let Some(len) = search::join_into(dir, name, &mut buf) else { continue };
+        // SAFETY: join_into NUL-terminated the pathname.
+        let fd = unsafe { ffi::open(buf.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
         if fd >= 0 {
-            *found = path;
+            found.clear();
+            found.extend_from_slice(&buf[..len]);
             return fd;
         }
         if !search::search_continues_after_open_error(ffi::errno()) {
@@ -291,14 +299,13 @@ fn path_open(name: &[u8], list: &[u8], found: &mut Vec<u8>) -> c_int {
     -1
 }
 
-/// The rpath of `p` after `$ORIGIN` expansion (musl's `fixup_rpath`), cached
-/// when it succeeds; Err(()) when the search must stop.
-fn rpath_of(p: &mut Dso) -> Result<Option<Vec<u8>>, ()> {
-    if let Some(r) = &p.rpath {
-        return Ok(Some(r.clone()));
-    }
-    if p.rpath_orig == 0 {
-        return Ok(None);
+/// musl's `fixup_rpath`: compute `p.rpath` (the rpath after `$ORIGIN`
+/// expansion) once it can be; Err(()) when the search must stop. Searches read
+/// `p.rpath` in place: copying it per search costs the heap pages (and mmap
+/// calls) stock musl does not spend.
+fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
+    if p.rpath.is_some() || p.rpath_orig == 0 {
+        return Ok(());
     }
     // SAFETY: rpath_orig points into the object's string table.
     let orig = unsafe { mem::cstr(p.rpath_orig) };
@@ -325,26 +332,32 @@ fn rpath_of(p: &mut Dso) -> Result<Option<Vec<u8>>, ()> {
     match search::expand_rpath(Some(orig), origin, secure) {
         search::Expanded::Verbatim(v) => {
             p.rpath = Some(v.to_vec());
-            Ok(p.rpath.clone())
+            Ok(())
         }
         search::Expanded::Substituted(v) => {
             p.rpath = Some(v);
-            Ok(p.rpath.clone())
+            Ok(())
         }
         search::Expanded::ExeLinkFailed(e) => {
             ffi::set_errno(e);
             Err(())
         }
-        search::Expanded::Absent | search::Expanded::Ignored(_) => Ok(None),
+        search::Expanded::Absent | search::Expanded::Ignored(_) => Ok(()),
     }
 }
 
-fn sys_path() -> Vec<u8> {
+/// The system search path, read once (musl's `sys_path`), searched in place.
+fn sys_path() -> &'static [u8] {
     let st = state();
-    if let Some(p) = &st.sys_path {
-        return p.clone();
+    if st.sys_path.is_none() {
+        st.sys_path = Some(read_sys_path(st.ldso.name_bytes()));
     }
-    let file = search::sys_path_file(st.ldso.name_bytes(), crate::arch::LDSO_ARCH);
+    st.sys_path.as_deref().unwrap_or_default()
+}
+
+/// `<prefix>/etc/ld-musl-<arch>.path`, or musl's default when it is absent.
+fn read_sys_path(ldso_name: &[u8]) -> Vec<u8> {
+    let file = search::sys_path_file(ldso_name, crate::arch::LDSO_ARCH);
     let fd = open_path(&file);
     let contents;
     let path = if fd >= 0 {
@@ -369,7 +382,6 @@ fn sys_path() -> Vec<u8> {
     } else {
         search::sys_path(search::SysPathFile::open_failed(ffi::errno())).to_vec()
     };
-    st.sys_path = Some(path.clone());
     path
 }
 
@@ -456,15 +468,18 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         let mut p = needed_by;
         while f == -1 && !p.is_null() {
             let d = unsafe { &mut *p };
-            match rpath_of(d) {
+            match fixup_rpath(d) {
                 Err(()) => f = -2,
-                Ok(Some(rpath)) => f = path_open(name, &rpath, &mut found),
-                Ok(None) => {}
+                Ok(()) => {
+                    if let Some(rpath) = &d.rpath {
+                        f = path_open(name, rpath, &mut found);
+                    }
+                }
             }
             p = d.needed_by;
         }
         if f == -1 {
-            f = path_open(name, &sys_path(), &mut found);
+            f = path_open(name, sys_path(), &mut found);
         }
         fd = f;
     }
@@ -571,8 +586,20 @@ pub fn load_direct_deps(p: *mut Dso) {
     if d.deps_loaded {
         return;
     }
-    let mut deps: Vec<*mut Dso> = Vec::new();
-    if p == st.head {
+    // One allocation of the exact size, as musl's calloc(cnt+1): growing the
+    // vector would touch more malloc size classes (and cost mmap calls).
+    let is_head = p == st.head;
+    let mut preloads = 0;
+    if is_head {
+        let mut q = d.next;
+        while !q.is_null() {
+            preloads += 1;
+            q = unsafe { (*q).next };
+        }
+    }
+    let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
+    let mut deps: Vec<*mut Dso> = Vec::with_capacity(preloads + needed);
+    if is_head {
         // Preloaded libraries are the main program's first pseudo-dependencies.
         let mut q = d.next;
         while !q.is_null() {
@@ -580,8 +607,10 @@ pub fn load_direct_deps(p: *mut Dso) {
             q = unsafe { (*q).next };
         }
     }
-    let needed: Vec<usize> = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).map(|(_, v)| v).collect();
-    for off in needed {
+    for (tag, off) in d.dynamic() {
+        if tag != DT_NEEDED {
+            continue;
+        }
         let name = d.string(off);
         let dep = load_library(name, p);
         if dep.is_null() {

@@ -90,7 +90,7 @@ mod check {
 /// and malloc symbols locally.
 pub mod ffi {
     use super::Libc;
-    use core::ffi::{c_char, c_int, c_long, c_void};
+    use core::ffi::{c_char, c_int, c_void};
 
     extern "C" {
         pub static mut __libc: Libc;
@@ -115,8 +115,10 @@ pub mod ffi {
         pub fn open(path: *const c_char, flags: c_int, ...) -> c_int;
         pub fn close(fd: c_int) -> c_int;
         pub fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
-        pub fn pread(fd: c_int, buf: *mut c_void, n: usize, off: c_long) -> isize;
-        pub fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: c_long) -> *mut c_void;
+        // musl's off_t is 64 bits on every arch (on armv7 it takes an aligned
+        // register pair or stack slot: declaring it narrower corrupts the call).
+        pub fn pread(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize;
+        pub fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: i64) -> *mut c_void;
         pub fn munmap(addr: *mut c_void, len: usize) -> c_int;
         pub fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
         pub fn readlink(path: *const c_char, buf: *mut c_char, n: usize) -> isize;

@@ -51,7 +51,7 @@ pub mod syspath;
 
 pub use errno::{exe_link_error_is_tolerated, search_continues_after_open_error};
 pub use name::{classify, fits_search, libc_alias, LibcAlias, NameKind};
-pub use pathlist::{is_separator, join, PathList};
+pub use pathlist::{is_separator, join, join_into, PathList};
 pub use plan::{Candidate, Candidates, SearchPlan, Source};
 pub use rpath::{
     effective_rpath, expand_rpath, needs_exe_link, origin_directory, origin_tokens, Expanded, IgnoredBecause, Origin,

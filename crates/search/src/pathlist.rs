@@ -78,11 +78,26 @@ pub fn join(dir: &[u8], name: &[u8], buf_size: usize) -> Option<Vec<u8>> {
     if len > INT_MAX || len >= buf_size {
         return None;
     }
-    let mut path = Vec::with_capacity(len);
-    path.extend_from_slice(dir);
-    path.push(b'/');
-    path.extend_from_slice(name);
-    Some(path)
+    let mut buf = alloc::vec![0u8; len + 1];
+    join_into(dir, name, &mut buf)?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// [`join`] into the caller's buffer, as musl's `snprintf` into `buf`: the
+/// pathname followed by a NUL, with `buf.len()` as `buf_size`. Returns the
+/// pathname's length (without the NUL), or `None` where `path_open` skips the
+/// entry. The loader builds every candidate this way, without allocating.
+pub fn join_into(dir: &[u8], name: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let len = dir.len() + 1 + name.len();
+    if len > INT_MAX || len >= buf.len() {
+        return None;
+    }
+    buf[..dir.len()].copy_from_slice(dir);
+    buf[dir.len()] = b'/';
+    buf[dir.len() + 1..len].copy_from_slice(name);
+    buf[len] = 0;
+    Some(len)
 }
 
 #[cfg(test)]
@@ -90,6 +105,16 @@ mod tests {
     use super::*;
     use crate::LOAD_LIBRARY_BUF_SIZE;
     use std::vec;
+
+    #[test]
+    fn join_into_writes_the_pathname_and_its_nul() {
+        let mut buf = [0xffu8; 16];
+        assert_eq!(join_into(b"/lib", b"libz.so", &mut buf), Some(12));
+        assert_eq!(&buf[..13], b"/lib/libz.so\0");
+        // 12 bytes and the NUL must fit: a 12-byte buffer skips the entry, 13 bytes do not.
+        assert_eq!(join_into(b"/lib", b"libz.so", &mut [0u8; 12]), None);
+        assert_eq!(join_into(b"/lib", b"libz.so", &mut [0u8; 13]), Some(12));
+    }
 
     fn entries(list: &[u8]) -> Vec<&[u8]> {
         PathList::new(list).collect()
