@@ -133,6 +133,15 @@ impl Dso {
         Decoded::from(self.dynamic())
     }
 
+    /// Record a PT_TLS header's sizes; returns the image's virtual address,
+    /// which becomes `tls.image` once the base is known.
+    pub fn take_tls_header(&mut self, ph: &Phdr) -> usize {
+        self.tls.len = ph.p_filesz;
+        self.tls.size = ph.p_memsz;
+        self.tls.align = ph.p_align;
+        ph.p_vaddr
+    }
+
     /// musl's `decode_dyn`.
     pub fn decode_dyn(&mut self) {
         let d = self.decoded();

@@ -125,12 +125,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
     for ph in headers.clone() {
         match ph.p_type {
             PT_DYNAMIC => dyn_vaddr = ph.p_vaddr,
-            PT_TLS => {
-                tls_image = ph.p_vaddr;
-                dso.tls.align = ph.p_align;
-                dso.tls.len = ph.p_filesz;
-                dso.tls.size = ph.p_memsz;
-            }
+            PT_TLS => tls_image = dso.take_tls_header(&ph),
             PT_GNU_RELRO => {
                 dso.relro_start = ph.p_vaddr & !(page - 1);
                 dso.relro_end = (ph.p_vaddr + ph.p_memsz) & !(page - 1);

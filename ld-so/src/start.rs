@@ -182,12 +182,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
             match ph.p_type {
                 PT_PHDR => app.base = aux[AT_PHDR].wrapping_sub(ph.p_vaddr),
                 PT_INTERP => interp = ph.p_vaddr,
-                PT_TLS => {
-                    tls_image = ph.p_vaddr;
-                    app.tls.len = ph.p_filesz;
-                    app.tls.size = ph.p_memsz;
-                    app.tls.align = ph.p_align;
-                }
+                PT_TLS => tls_image = app.take_tls_header(&ph),
                 _ => {}
             }
         }
