@@ -61,6 +61,7 @@ pub const AT_PHDR: usize = 3;
 pub const AT_PHENT: usize = 4;
 pub const AT_PHNUM: usize = 5;
 pub const AT_PAGESZ: usize = 6;
+pub const AT_BASE: usize = 7;
 pub const AT_ENTRY: usize = 9;
 pub const AT_UID: usize = 11;
 pub const AT_EUID: usize = 12;

@@ -71,11 +71,6 @@ fn map(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: usize
     unsafe { ffi::mmap(addr as *mut c_void, len, prot, flags, fd, off as i64) as usize }
 }
 
-/// Protection bits of a program header.
-fn prot_of(ph: &Phdr) -> c_int {
-    ph.prot()
-}
-
 /// musl's `map_library`: map `fd` into memory and fill `dso`'s mapping fields.
 /// Returns the mapping's start, or None with errno set.
 pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
@@ -139,7 +134,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
         if ph.p_vaddr < addr_min {
             addr_min = ph.p_vaddr;
             off_start = ph.p_offset;
-            prot = prot_of(&ph);
+            prot = ph.prot();
         }
         addr_max = addr_max.max(ph.p_vaddr.wrapping_add(ph.p_memsz));
     }
@@ -183,7 +178,7 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
         let this_min = ph.p_vaddr & !(page - 1);
         let this_max = (ph.p_vaddr + ph.p_memsz + page - 1) & !(page - 1);
         let off = ph.p_offset & !(page - 1);
-        let prot = prot_of(&ph);
+        let prot = ph.prot();
         if this_min != addr_min
             && map(base + this_min, this_max - this_min, prot, MAP_PRIVATE | MAP_FIXED, fd, off) == MAP_FAILED
         {

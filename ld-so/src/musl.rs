@@ -147,6 +147,12 @@ pub fn libc() -> &'static mut Libc {
     unsafe { &mut *core::ptr::addr_of_mut!(ffi::__libc) }
 }
 
+/// musl's malloc aligns to two words (16 bytes on 64-bit, 8 on 32-bit); larger
+/// alignments are refused rather than silently misaligned.
+fn beyond_malloc_alignment(layout: core::alloc::Layout) -> bool {
+    layout.align() > 2 * core::mem::size_of::<usize>()
+}
+
 /// The loader's heap: musl's internal malloc, as `dynlink.c` uses it
 /// (`#define malloc __libc_malloc`), so that an application replacing malloc
 /// never sees the loader's allocations.
@@ -156,14 +162,14 @@ pub struct LibcAllocator;
 // on 64-bit musl, 8 on 32-bit); larger alignments are refused.
 unsafe impl core::alloc::GlobalAlloc for LibcAllocator {
     unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
-        if layout.align() > 2 * core::mem::size_of::<usize>() {
+        if beyond_malloc_alignment(layout) {
             return core::ptr::null_mut();
         }
         // SAFETY: plain allocation.
         unsafe { ffi::__libc_malloc(layout.size()) as *mut u8 }
     }
     unsafe fn alloc_zeroed(&self, layout: core::alloc::Layout) -> *mut u8 {
-        if layout.align() > 2 * core::mem::size_of::<usize>() {
+        if beyond_malloc_alignment(layout) {
             return core::ptr::null_mut();
         }
         // SAFETY: plain allocation.
@@ -174,7 +180,7 @@ unsafe impl core::alloc::GlobalAlloc for LibcAllocator {
         unsafe { ffi::__libc_free(ptr as *mut core::ffi::c_void) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: core::alloc::Layout, new_size: usize) -> *mut u8 {
-        if layout.align() > 2 * core::mem::size_of::<usize>() {
+        if beyond_malloc_alignment(layout) {
             return core::ptr::null_mut();
         }
         // SAFETY: `ptr` came from this allocator.

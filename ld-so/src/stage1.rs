@@ -9,22 +9,11 @@
 //! which also keeps the compiler from moving any load of relocated data above
 //! the relocation loops.
 use crate::arch;
-
-const W: usize = core::mem::size_of::<usize>();
-
-const AT_PHDR: usize = 3;
-const AT_PHENT: usize = 4;
-const AT_PHNUM: usize = 5;
-const AT_BASE: usize = 7;
-
-const DT_RELA: usize = 7;
-const DT_RELASZ: usize = 8;
-const DT_REL: usize = 17;
-const DT_RELSZ: usize = 18;
-const DT_RELRSZ: usize = 35;
-const DT_RELR: usize = 36;
-
-const PT_DYNAMIC: u32 = 2;
+// Constants only: using them creates no relocation.
+use crate::elf::{
+    AT_BASE, AT_PHDR, AT_PHENT, AT_PHNUM, DT_REL, DT_RELA, DT_RELASZ, DT_RELR, DT_RELRSZ, DT_RELSZ, PT_DYNAMIC,
+    WORD as W,
+};
 /// `p_vaddr` sits two words into a program header in both ELF classes.
 const PHDR_VADDR: usize = 2 * W;
 

@@ -231,7 +231,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         p = unsafe { (*p).next };
     }
 
-    attach_vdso(auxv);
+    attach_vdso(aux[AT_SYSINFO_EHDR]);
 
     // DT_DEBUG gets the r_debug address, for debuggers that look there.
     let dynv = st.app.dynv;
@@ -339,9 +339,8 @@ pub fn add_syms(p: *mut Dso) {
 }
 
 /// The kernel's vDSO, attached last so it is not part of the global namespace.
-fn attach_vdso(auxv: *mut usize) {
+fn attach_vdso(base: usize) {
     let st = state();
-    let Some((_, base)) = aux_pairs(auxv).find(|&(k, _)| k == AT_SYSINFO_EHDR) else { return };
     if base == 0 {
         return;
     }

@@ -110,10 +110,21 @@ pub fn tlsdesc_static() -> usize {
 
 /// A descriptor for a module without static TLS: `__tlsdesc_dynamic` with a
 /// `{module id, offset}` pair (musl's `struct td_index`, whose `next` link only
-/// served freeing on a failed dlopen).
+/// served freeing on a failed dlopen). None when memory runs out, which the
+/// caller reports as musl does.
 pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<(usize, usize)> {
-    let pair = alloc::boxed::Box::new([module, offset.wrapping_sub(DTP_OFFSET), 0usize]);
-    Some((__tlsdesc_dynamic as *const () as usize, alloc::boxed::Box::leak(pair).as_ptr() as usize))
+    let w = core::mem::size_of::<usize>();
+    // SAFETY: plain allocation of two words, written before use and never freed.
+    let pair = unsafe { ffi::__libc_malloc(2 * w) } as *mut usize;
+    if pair.is_null() {
+        return None;
+    }
+    // SAFETY: `pair` holds two words.
+    unsafe {
+        pair.write(module);
+        pair.add(1).write(offset.wrapping_sub(DTP_OFFSET));
+    }
+    Some((__tlsdesc_dynamic as *const () as usize, pair as usize))
 }
 
 /// Install the thread pointer for the block at `mem` (musl: `__init_tp(__copy_tls(mem))`).
