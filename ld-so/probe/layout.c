@@ -62,6 +62,7 @@ void stormless_layout_probe(void)
 	PROBE(STAT_DEV, offsetof(struct stat, st_dev));
 	PROBE(STAT_INO, offsetof(struct stat, st_ino));
 	PROBE(STAT_SIZE, sizeof(struct stat));
+	PROBE(STAT_ST_SIZE, offsetof(struct stat, st_size));
 	PROBE(DYN_CNT, DYN_CNT);
 	PROBE(AUX_CNT, AUX_CNT);
 }

@@ -113,7 +113,10 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
             ffi::dprintf(2, c"%s: cannot load %s: %s\n".as_ptr(), ldname, prog, ffi::strerror(ffi::errno()));
             ffi::_exit(1);
         }
-        let mapped = load::map_library(fd, &mut st.app);
+        // musl's command mode does not fstat the program; map_library needs its
+        // size to check the segments, so here (and only here) is one more call.
+        let size = load::file_info(fd).map_or(0, |f| f.size);
+        let mapped = load::map_library(fd, size, &mut st.app);
         let Some(start) = mapped else {
             ffi::dprintf(2, c"%s: %s: Not a valid dynamic program\n".as_ptr(), ldname, prog);
             ffi::_exit(1);

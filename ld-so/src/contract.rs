@@ -25,7 +25,16 @@ contract!(
     ".set __libc_exit_fini, {exit_fini}",
     ".globl __ldso_atfork", ".hidden __ldso_atfork", ".type __ldso_atfork, %function",
     ".set __ldso_atfork, {atfork}",
-    ".globl __init_tls", ".hidden __init_tls", ".type __init_tls, %function", ".set __init_tls, {init_tls}";
+    ".globl __init_tls", ".hidden __init_tls", ".type __init_tls, %function", ".set __init_tls, {init_tls}",
+    ".globl __dlsym", ".hidden __dlsym", ".type __dlsym, %function", ".set __dlsym, {dlsym}",
+    ".globl __dlsym_redir_time64", ".hidden __dlsym_redir_time64", ".type __dlsym_redir_time64, %function",
+    ".set __dlsym_redir_time64, {dlsym_redir_time64}",
+    ".globl __dl_invalid_handle", ".hidden __dl_invalid_handle", ".type __dl_invalid_handle, %function",
+    ".set __dl_invalid_handle, {invalid_handle}",
+    // Exported: the dl API that lives in the loader.
+    ".globl dlopen", ".type dlopen, %function", ".set dlopen, {dlopen}",
+    ".globl dladdr", ".type dladdr, %function", ".set dladdr, {dladdr}",
+    ".globl dl_iterate_phdr", ".type dl_iterate_phdr, %function", ".set dl_iterate_phdr, {dl_iterate_phdr}";
     dls2b = crate::start::dls2b,
     dls3 = crate::start::dls3,
     debug_state = crate::debug::dl_debug_state,
@@ -34,4 +43,10 @@ contract!(
     exit_fini = crate::initfini::libc_exit_fini,
     atfork = crate::initfini::ldso_atfork,
     init_tls = crate::debug::init_tls,
+    dlsym = crate::dlsym::dlsym,
+    dlsym_redir_time64 = crate::dlsym::dlsym_redir_time64,
+    invalid_handle = crate::dlsym::dl_invalid_handle,
+    dlopen = crate::dlopen::dlopen,
+    dladdr = crate::dlsym::dladdr,
+    dl_iterate_phdr = crate::dlsym::dl_iterate_phdr,
 );

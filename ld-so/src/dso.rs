@@ -49,16 +49,85 @@ pub struct Dso {
     /// Address of the RPATH/RUNPATH string, 0 if none.
     pub rpath_orig: usize,
     /// The rpath after `$ORIGIN` expansion, once computed.
-    pub rpath: Option<alloc::vec::Vec<u8>>,
+    pub rpath: Option<Rpath>,
     pub tls: TlsModule,
     pub tls_id: usize,
     pub relro_start: usize,
     pub relro_end: usize,
     pub fini_next: *mut Dso,
     pub got: usize,
+    /// What only objects `dlopen` loads need, allocated when first needed so
+    /// that the object itself stays in musl's malloc size class (a larger
+    /// `Dso` costs every startup heap pages, and system calls).
+    pub dl: Option<alloc::boxed::Box<DlExtras>>,
+    /// Limits of what lookups read from an object map_library checked
+    /// (`stormless_elf::layout::check_tables`): string offsets below `strsz`,
+    /// symbols, GNU hash chains and version entries below these run-time
+    /// addresses. usize::MAX for the objects the kernel mapped.
+    pub strsz: usize,
+    pub syms_end: usize,
+    pub ghash_end: usize,
+    pub versym_end: usize,
+}
+
+/// A search path from RPATH/RUNPATH, once `$ORIGIN` was dealt with.
+pub enum Rpath {
+    /// No `$ORIGIN`: the string in the object itself (`rpath_orig`), as musl
+    /// points `p->rpath` at it, without copying.
+    Verbatim,
+    Expanded(alloc::vec::Vec<u8>),
+}
+
+/// The parts of a [`Dso`] only `dlopen` uses.
+pub struct DlExtras {
+    /// Loaded with TLS while threads may run: per thread, an enlarged dtv
+    /// (`new_dtv`, `tls_cnt + 1` words each) then a copy of the TLS image
+    /// (`new_tls`), reserved at load time so that installing them cannot fail
+    /// (musl's `new_dtv`/`new_tls`, allocated with the dso).
+    pub tls_space: alloc::vec::Vec<usize>,
+    pub new_dtv: *mut usize,
+    pub new_tls: *mut u8,
+    /// Descriptors handed to TLSDESC relocations of this object against
+    /// dynamic TLS (musl's `td_index` list): freed with the object when a
+    /// `dlopen` fails. Boxed: each descriptor's address is in a GOT, so it
+    /// must not move when the list grows.
+    #[allow(clippy::vec_box)]
+    pub tlsdescs: alloc::vec::Vec<alloc::boxed::Box<[usize; 2]>>,
+    /// RTLD_LAZY: PLT/GOT relocations whose symbol is not yet defined,
+    /// retried after each later `dlopen` (`offset, info, addend`).
+    pub lazy: Option<alloc::vec::Vec<[usize; 3]>>,
+    pub lazy_next: *mut Dso,
 }
 
 impl Dso {
+    /// The `dlopen`-only parts, created on first use.
+    pub fn dl(&mut self) -> &mut DlExtras {
+        self.dl.get_or_insert_with(|| {
+            alloc::boxed::Box::new(DlExtras {
+                tls_space: alloc::vec::Vec::new(),
+                new_dtv: ptr::null_mut(),
+                new_tls: ptr::null_mut(),
+                tlsdescs: alloc::vec::Vec::new(),
+                lazy: None,
+                lazy_next: ptr::null_mut(),
+            })
+        })
+    }
+
+    /// The search path of RPATH/RUNPATH, once `fixup_rpath` computed it.
+    pub fn rpath_bytes(&self) -> Option<&[u8]> {
+        match self.rpath.as_ref()? {
+            // SAFETY: rpath_orig points into the object's string table.
+            Rpath::Verbatim => Some(unsafe { mem::cstr(self.rpath_orig) }),
+            Rpath::Expanded(v) => Some(v),
+        }
+    }
+
+    /// The RTLD_LAZY list, if the object has one.
+    pub fn lazy(&mut self) -> Option<&mut alloc::vec::Vec<[usize; 3]>> {
+        self.dl.as_mut().and_then(|x| x.lazy.as_mut())
+    }
+
     pub const fn empty() -> Dso {
         Dso {
             base: 0,
@@ -100,6 +169,11 @@ impl Dso {
             relro_end: 0,
             fini_next: ptr::null_mut(),
             got: 0,
+            dl: None,
+            strsz: usize::MAX,
+            syms_end: usize::MAX,
+            ghash_end: usize::MAX,
+            versym_end: usize::MAX,
         }
     }
 
@@ -198,13 +272,65 @@ impl Dso {
         stack
     }
 
+    /// Symbol `index`; one past the symbol table's readable region reads as an
+    /// undefined, unnamed symbol (no lookup or relocation can use it).
     pub fn sym(&self, index: usize) -> Sym {
-        // SAFETY: index comes from this object's hash table or relocations.
-        unsafe { Sym::read(self.syms + index * Sym::SIZE) }
+        let at = index.checked_mul(Sym::SIZE).and_then(|o| self.syms.checked_add(o));
+        match at {
+            // SAFETY: the whole entry lies below syms_end, inside the mapping.
+            Some(at) if at.checked_add(Sym::SIZE).is_some_and(|end| end <= self.syms_end) => unsafe { Sym::read(at) },
+            _ => Sym::UNDEFINED,
+        }
     }
 
+    /// Whether the string at `offset` is `name`: the comparison musl's
+    /// `strcmp` makes, without measuring the candidate first (lookups compare
+    /// a name with every hash-chain candidate).
+    pub fn string_is(&self, offset: usize, name: &[u8]) -> bool {
+        match offset.checked_add(name.len()) {
+            Some(end) if end < self.strsz => {
+                let at = self.strings + offset;
+                // A byte loop, as musl's dl_strcmp: names are short, and a
+                // call to memcmp per candidate costs more than the compare.
+                // SAFETY: [offset, end] lies inside the string table (end < strsz).
+                unsafe {
+                    name.iter().enumerate().all(|(k, &c)| mem::read::<u8>(at + k) == c)
+                        && mem::read::<u8>(at + name.len()) == 0
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Dso::string`] and the GNU hash of it, in one pass over the bytes
+    /// (relocation processing needs both for every symbol).
+    pub fn string_hashed(&self, offset: usize) -> (&'static [u8], u32) {
+        if offset >= self.strsz {
+            return (b"", stormless_elf::gnu_hash(b""));
+        }
+        let at = self.strings + offset;
+        let (mut len, mut h) = (0usize, 5381u32);
+        // SAFETY: the string starts inside the table, whose last byte is NUL.
+        unsafe {
+            loop {
+                let c = mem::read::<u8>(at + len);
+                if c == 0 {
+                    break;
+                }
+                h = h.wrapping_mul(33).wrapping_add(c as u32);
+                len += 1;
+            }
+            (core::slice::from_raw_parts(at as *const u8, len), h)
+        }
+    }
+
+    /// The string at `offset`; an offset past the string table reads as "".
     pub fn string(&self, offset: usize) -> &'static [u8] {
-        // SAFETY: offsets come from this object's own symbols and dynamic entries.
+        if offset >= self.strsz {
+            return b"";
+        }
+        // SAFETY: offsets below strsz start inside the string table, whose last byte is NUL
+        // (checked by map_library; trusted for what the kernel mapped).
         unsafe { mem::cstr(self.strings + offset) }
     }
 }

@@ -37,6 +37,9 @@ pub const DT_RELSZ: usize = 18;
 pub const DT_PLTREL: usize = 20;
 pub const DT_DEBUG: usize = 21;
 pub const DT_TEXTREL: usize = 22;
+pub const DT_BIND_NOW: usize = 24;
+pub const DT_FLAGS: usize = 30;
+pub const DF_BIND_NOW: usize = 8;
 pub const DT_JMPREL: usize = 23;
 pub const DT_INIT_ARRAY: usize = 25;
 pub const DT_FINI_ARRAY: usize = 26;
@@ -47,6 +50,8 @@ pub const DT_RELRSZ: usize = 35;
 pub const DT_RELR: usize = 36;
 pub const DT_GNU_HASH: usize = 0x6fff_fef5;
 pub const DT_VERSYM: usize = 0x6fff_fff0;
+pub const DT_FLAGS_1: usize = 0x6fff_fffb;
+pub const DF_1_NOW: usize = 1;
 
 pub const STB_LOCAL: u8 = 0;
 pub const STB_WEAK: u8 = 2;
@@ -175,6 +180,8 @@ pub struct Sym {
 
 impl Sym {
     pub const SIZE: usize = if IS64 { 24 } else { 16 };
+    /// What an index outside the symbol table reads as: undefined, unnamed, no value.
+    pub const UNDEFINED: Sym = Sym { st_name: 0, st_value: 0, st_size: 0, st_info: 0, st_shndx: SHN_UNDEF };
 
     /// # Safety
     /// `addr` must hold `Sym::SIZE` readable bytes.

@@ -29,6 +29,21 @@ fn c(p: *const u8) -> *const c_char {
     p.cast()
 }
 
+/// A `dlopen` in progress must be rolled back: what musl does with
+/// `longjmp(*rtld_fail, 1)`. The message is already in `dlerror()`.
+#[derive(Debug)]
+pub struct Abort;
+
+/// After an error: at run time (inside `dlopen`) stop and roll back; during
+/// startup go on, so that every error is reported before exiting with 127.
+pub fn stop_at_runtime() -> Result<(), Abort> {
+    if crate::state::state().runtime {
+        Err(Abort)
+    } else {
+        Ok(())
+    }
+}
+
 pub fn relocating_symbol_not_found(dso: *const u8, name: &[u8]) {
     dl_error!("Error relocating %s: %s: symbol not found", c(dso), c(name.as_ptr()));
 }
@@ -56,6 +71,38 @@ pub fn relro_failed(dso: *const u8) {
 
 pub fn loading_dependency(name: *const u8, needed_by: *const u8) {
     dl_error!("Error loading shared library %s: %m (needed by %s)", c(name), c(needed_by));
+}
+
+pub fn loading_dependencies(dso: *const u8) {
+    dl_error!("Error loading dependencies for %s", c(dso));
+}
+
+pub fn recording_dependencies(dso: *const u8) {
+    dl_error!("Error recording dependencies for %s", c(dso));
+}
+
+pub fn preparing_lazy(dso: *const u8) {
+    dl_error!("Error preparing lazy relocation for %s: %m", c(dso));
+}
+
+pub fn dlopen_while_exiting() {
+    dl_error!("Cannot dlopen while program is exiting.");
+}
+
+pub fn not_already_loaded(file: *const c_char) {
+    dl_error!("Library %s is not already loaded", file);
+}
+
+pub fn loading_library(file: *const c_char) {
+    dl_error!("Error loading shared library %s: %m", file);
+}
+
+pub fn invalid_handle(handle: *const core::ffi::c_void) {
+    dl_error!("Invalid library handle %p", handle);
+}
+
+pub fn symbol_not_found(name: *const c_char) {
+    dl_error!("Symbol not found: %s", name);
 }
 
 /// Used before anything else is possible: stop the process.

@@ -85,6 +85,18 @@ pub fn queue_ctors(dso: *mut Dso) -> Vec<*mut Dso> {
     }
 }
 
+/// `p->constructed`, read under the init/fini lock (another thread's
+/// `dlopen` may be running its constructors).
+pub fn constructed(p: &Dso) -> bool {
+    // SAFETY: musl's mutex API on the loader's lock.
+    unsafe {
+        pthread_mutex_lock(INIT_FINI_LOCK.get());
+        let c = read(&p.constructed);
+        pthread_mutex_unlock(INIT_FINI_LOCK.get());
+        c
+    }
+}
+
 /// A field another thread may have written under the init/fini lock.
 fn read<T: Copy>(field: &T) -> T {
     // SAFETY: a valid reference; volatile so the read happens after pthread_cond_wait returns.

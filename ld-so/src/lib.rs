@@ -6,9 +6,6 @@
 //! rest of libc (private layouts checked against the probe). Everything above
 //! them is safe Rust.
 //!
-//! Status: the startup path (stages 1–3, command mode, constructors and
-//! destructors) is written; the dl API (`dlopen`, `dlsym`, `dladdr`,
-//! `dl_iterate_phdr`) is still musl's weak fallbacks.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -23,13 +20,17 @@ pub mod arch;
 mod command;
 mod contract;
 mod debug;
+mod dlopen;
+mod dlsym;
 mod dso;
 mod elf;
 mod error;
 mod initfini;
+mod ld_debug;
 mod load;
 mod mem;
 pub mod musl;
+mod newtls;
 mod reloc;
 pub(crate) mod stage1;
 mod start;

@@ -2,8 +2,12 @@
 //! `map_library`, `load_direct_deps`/`load_deps`, `load_preload` and
 //! `reclaim_gaps`. Where to look is decided by `stormless_search`, the same
 //! crate the CLI uses to predict it.
-use crate::dso::{page_size, Dso};
+// `debug_libs!` forwards C varargs into its unsafe dprintf call.
+#![allow(clippy::macro_metavars_in_unsafe)]
+
+use crate::dso::{page_size, Dso, Rpath};
 use crate::elf::*;
+use crate::error::Abort;
 use crate::mem;
 use crate::musl::{ffi, libc};
 use crate::state::{ldso_ptr, state};
@@ -12,6 +16,8 @@ use crate::tls;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_void};
+use stormless_elf::layout::{self, Image, Segments};
+use stormless_elf::{program_headers_from, Class, Dynamic};
 use stormless_search as search;
 
 const O_RDONLY: c_int = 0;
@@ -26,12 +32,20 @@ const PROT_EXEC: c_int = 4;
 const ENOEXEC: c_int = 8;
 const EBUSY: c_int = 16;
 const ENOSYS: c_int = 38;
+const ENOMEM: c_int = 12;
 /// musl's DEFAULT_STACK_MAX (8 MiB).
 const DEFAULT_STACK_MAX: usize = 8 << 20;
 
-/// (st_dev, st_ino) of an open file, for de-duplication; the field offsets in
+/// What `fstat` says of an open file: (st_dev, st_ino) for de-duplication, and
+/// st_size, against which `map_library` checks the segments. The field offsets in
 /// musl's `struct stat` come from the layout probe.
-fn file_identity(fd: c_int) -> Option<(u64, u64)> {
+pub struct FileInfo {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+}
+
+pub fn file_info(fd: c_int) -> Option<FileInfo> {
     use crate::musl::probed as p;
     extern "C" {
         // 32-bit arches call the time64 variant, as musl's own headers redirect
@@ -50,7 +64,7 @@ fn file_identity(fd: c_int) -> Option<(u64, u64)> {
         w.copy_from_slice(&buf[off..off + 8]);
         u64::from_le_bytes(w)
     };
-    Some((word(p::STAT_DEV), word(p::STAT_INO)))
+    Some(FileInfo { dev: word(p::STAT_DEV), ino: word(p::STAT_INO), size: word(p::STAT_ST_SIZE) })
 }
 
 fn read_all(fd: c_int, buf: &mut [u8]) -> isize {
@@ -71,25 +85,47 @@ fn map(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: usize
     unsafe { ffi::mmap(addr as *mut c_void, len, prot, flags, fd, off as i64) as usize }
 }
 
-/// musl's `map_library`: map `fd` into memory and fill `dso`'s mapping fields.
-/// Returns the mapping's start, or None with errno set.
-pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
+/// musl's `map_library`: map `fd` (a file of `file_size` bytes) into memory and
+/// fill `dso`'s mapping fields. Returns the mapping's start, or None with errno set.
+///
+/// Unlike musl, nothing of the file is trusted before it is checked (errno
+/// ENOEXEC otherwise, through musl's own messages): the identity and program
+/// headers against the file size before anything is mapped (`Segments::check`),
+/// the dynamic section and the tables it names against the mapped segments
+/// before anything reads them (`check_dynamic`). The checks read only what musl
+/// reads anyway, and the size comes from the caller's fstat: no system call is
+/// added for a valid file.
+pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     let mut buf = [0u8; 896 + Ehdr::SIZE];
     let l = read_all(fd, &mut buf);
     if l < 0 {
         return None;
     }
     let l = l as usize;
-    // SAFETY: buf holds at least Ehdr::SIZE bytes (checked next before use).
-    let eh = unsafe { Ehdr::read(buf.as_ptr() as usize) };
-    if l < Ehdr::SIZE || (eh.e_type != ET_DYN && eh.e_type != ET_EXEC) {
+    let noexec = || {
         ffi::set_errno(ENOEXEC);
-        return None;
+        None
+    };
+    if l < Ehdr::SIZE {
+        return noexec();
     }
-    let phsize = eh.e_phentsize.checked_mul(eh.e_phnum)?;
-    if eh.e_phentsize < Phdr::SIZE && eh.e_phnum > 0 {
-        ffi::set_errno(ENOEXEC);
-        return None;
+    // SAFETY: buf holds at least Ehdr::SIZE bytes (checked above).
+    let eh = unsafe { Ehdr::read(buf.as_ptr() as usize) };
+    if eh.e_type != ET_DYN && eh.e_type != ET_EXEC {
+        return noexec();
+    }
+    // musl reads no further than e_type: a file of another class or machine
+    // would be mapped with its fields read at the wrong offsets. Program
+    // headers must have the class's own size (musl steps by any e_phentsize;
+    // no linker writes another).
+    if layout::check_ident(&buf[..l], Class::native(), crate::arch::ELF_MACHINE).is_err()
+        || eh.e_phentsize != Phdr::SIZE
+    {
+        return noexec();
+    }
+    let phsize = eh.e_phnum * Phdr::SIZE;
+    if eh.e_phoff.checked_add(phsize).is_none_or(|end| end as u64 > file_size) {
+        return noexec();
     }
     // The headers usually sit in the first read; musl reads them separately
     // (into the same stack buffer, or a heap one when large) otherwise.
@@ -103,17 +139,21 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
                 return None;
             }
             if r as usize != phsize {
-                ffi::set_errno(ENOEXEC);
-                return None;
+                return noexec();
             }
             &heap_buf
         }
     };
-    // SAFETY: header i lies within `table` (phsize = phentsize * phnum, phentsize >= Phdr::SIZE).
-    let header = |i: usize| unsafe { Phdr::read(table.as_ptr() as usize + i * eh.e_phentsize) };
+    let page = page_size();
+    let Ok(segments) = program_headers_from(table, Class::native(), eh.e_phnum)
+        .and_then(|headers| Segments::check(headers, file_size, page as u64))
+    else {
+        return noexec();
+    };
+    // SAFETY: header i lies within `table` (phsize = Phdr::SIZE * phnum).
+    let header = |i: usize| unsafe { Phdr::read(table.as_ptr() as usize + i * Phdr::SIZE) };
     let headers = (0..eh.e_phnum).map(header);
 
-    let page = page_size();
     let (mut addr_min, mut addr_max) = (usize::MAX, 0usize);
     let (mut off_start, mut prot) = (0usize, 0);
     let (mut dyn_vaddr, mut tls_image) = (0usize, 0usize);
@@ -136,16 +176,15 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
             off_start = ph.p_offset;
             prot = ph.prot();
         }
-        addr_max = addr_max.max(ph.p_vaddr.wrapping_add(ph.p_memsz));
+        addr_max = addr_max.max(ph.p_vaddr + ph.p_memsz);
     }
     if dyn_vaddr == 0 {
-        ffi::set_errno(ENOEXEC);
-        return None;
+        return noexec();
     }
     addr_max = (addr_max + page - 1) & !(page - 1);
     addr_min &= !(page - 1);
     off_start &= !(page - 1);
-    let map_len = addr_max.wrapping_sub(addr_min).wrapping_add(off_start);
+    let map_len = (addr_max - addr_min).wrapping_add(off_start);
     // Reserve the whole span with the first segment's mapping; later
     // segments are mapped over it with MAP_FIXED.
     let start = map(addr_min, map_len, prot, MAP_PRIVATE, fd, off_start);
@@ -199,6 +238,10 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
     }
     dso.base = base;
     dso.dynv = dso.laddr(dyn_vaddr);
+    if check_dynamic(dso, &MappedImage { base, segments }).is_none() {
+        ffi::set_errno(ENOEXEC);
+        return fail(dso);
+    }
     if dso.dynamic().any(|(tag, _)| tag == DT_TEXTREL) {
         // SAFETY: the mapping is ours.
         if unsafe { ffi::mprotect(start as *mut c_void, map_len, PROT_READ | PROT_WRITE | PROT_EXEC) } != 0
@@ -213,7 +256,45 @@ pub fn map_library(fd: c_int, dso: &mut Dso) -> Option<usize> {
     Some(start)
 }
 
-fn unmap(dso: &mut Dso) {
+/// A freshly mapped object, read by virtual address only where its checked
+/// segments say the memory is mapped and readable.
+struct MappedImage<'a> {
+    base: usize,
+    segments: Segments<'a>,
+}
+
+impl Image for MappedImage<'_> {
+    fn bytes(&self, vaddr: u64, len: u64) -> Option<&[u8]> {
+        self.segments.readable(vaddr, len)?;
+        // SAFETY: `readable` holds the range inside a readable segment that
+        // map_library mapped at `base` (file data within the file, or zero fill).
+        Some(unsafe { core::slice::from_raw_parts(self.base.wrapping_add(vaddr as usize) as *const u8, len as usize) })
+    }
+
+    fn region_end(&self, vaddr: u64, len: u64) -> Option<u64> {
+        self.segments.readable(vaddr, len)
+    }
+}
+
+/// The dynamic section must end with DT_NULL inside its segment (every later
+/// reader walks it up to DT_NULL), and the tables it names must lie in the
+/// mapping; the limits lookups then keep to go into `dso`.
+fn check_dynamic(dso: &mut Dso, image: &MappedImage<'_>) -> Option<()> {
+    let (dyn_vaddr, region_end) = image.segments.dynamic_region().ok()?;
+    let dynamic = Dynamic::new(image.bytes(dyn_vaddr, region_end - dyn_vaddr)?, Class::native());
+    if !dynamic.is_terminated() {
+        return None;
+    }
+    let limits = layout::check_tables(dynamic, Class::native(), image).ok()?;
+    let end = |vaddr: u64| if vaddr == 0 { usize::MAX } else { image.base.wrapping_add(vaddr as usize) };
+    dso.strsz = limits.strsz as usize;
+    dso.syms_end = end(limits.symtab_end);
+    dso.ghash_end = end(limits.gnu_hash_end);
+    dso.versym_end = end(limits.versym_end);
+    Some(())
+}
+
+pub fn unmap(dso: &mut Dso) {
     if dso.map != 0 && dso.map_len != 0 {
         // SAFETY: unmaps exactly what map_library mapped.
         unsafe { ffi::munmap(dso.map as *mut c_void, dso.map_len) };
@@ -265,18 +346,48 @@ fn open_path(path: &[u8]) -> c_int {
     z.extend_from_slice(path);
     z.push(0);
     // SAFETY: z is NUL-terminated.
-    unsafe { ffi::open(z.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) }
+    let fd = unsafe { ffi::open(z.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
+    crate::ld_debug::count_open(fd);
+    fd
+}
+
+/// Where a search list came from, for `LD_DEBUG=libs`.
+#[derive(Clone, Copy)]
+enum ListSource {
+    LdLibraryPath,
+    Rpath(*const Dso),
+    SysPath,
+}
+
+fn debug_search_list(list: &[u8], source: ListSource) {
+    if !state().debug.libs {
+        return;
+    }
+    let list_z = name_z(list);
+    match source {
+        ListSource::LdLibraryPath => crate::debug_libs!(" search path=%s\t\t(LD_LIBRARY_PATH)", list_z.as_ptr()),
+        ListSource::SysPath => crate::debug_libs!(" search path=%s\t\t(system search path)", list_z.as_ptr()),
+        ListSource::Rpath(d) => {
+            // SAFETY: a live Dso.
+            let d = unsafe { &*d };
+            let tag = if d.dynamic().any(|(t, _)| t == DT_RUNPATH) { c"RUNPATH" } else { c"RPATH" };
+            crate::debug_libs!(" search path=%s\t\t(%s from file %s)", list_z.as_ptr(), tag.as_ptr(), d.name);
+        }
+    }
 }
 
 /// musl's `path_open`: try each entry of `list`; -1 when none opened and the
 /// search may go on, -2 when an error must stop it. Candidates are built in a
 /// stack buffer, as musl's are: the search itself allocates nothing.
-fn path_open(name: &[u8], list: &[u8], found: &mut Vec<u8>) -> c_int {
+fn path_open(name: &[u8], list: &[u8], source: ListSource, found: &mut Vec<u8>) -> c_int {
+    debug_search_list(list, source);
     let mut buf = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
     for dir in search::PathList::new(list) {
         let Some(len) = search::join_into(dir, name, &mut buf) else { continue };
+        crate::debug_libs!("  trying file=%s", buf.as_ptr());
         // SAFETY: join_into NUL-terminated the pathname.
         let fd = unsafe { ffi::open(buf.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
+        crate::ld_debug::count_open(fd);
         if fd >= 0 {
             found.clear();
             found.extend_from_slice(&buf[..len]);
@@ -320,12 +431,13 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
         search::Origin::ObjectName(p.name_bytes())
     };
     match search::expand_rpath(Some(orig), origin, secure) {
-        search::Expanded::Verbatim(v) => {
-            p.rpath = Some(v.to_vec());
+        // Verbatim is `orig` itself: point at it, as musl does.
+        search::Expanded::Verbatim(_) => {
+            p.rpath = Some(Rpath::Verbatim);
             Ok(())
         }
         search::Expanded::Substituted(v) => {
-            p.rpath = Some(v);
+            p.rpath = Some(Rpath::Expanded(v));
             Ok(())
         }
         search::Expanded::ExeLinkFailed(e) => {
@@ -375,13 +487,6 @@ fn read_sys_path(ldso_name: &[u8]) -> Vec<u8> {
     path
 }
 
-fn leak_cstr(bytes: &[u8]) -> *const u8 {
-    let mut v = Vec::with_capacity(bytes.len() + 1);
-    v.extend_from_slice(bytes);
-    v.push(0);
-    v.leak().as_ptr()
-}
-
 /// Append `p` to the list of loaded objects.
 fn append(p: *mut Dso) {
     let st = state();
@@ -398,12 +503,19 @@ fn append(p: *mut Dso) {
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
     let ldso = ldso_ptr();
+    let debug_name = if st.debug.libs { name_z(name) } else { Vec::new() };
+    if st.debug.libs {
+        let by: *const u8 =
+            if needed_by.is_null() { c"LD_PRELOAD".as_ptr().cast() } else { unsafe { (*needed_by).name } };
+        crate::debug_libs!("find library=%s [needed by %s]", debug_name.as_ptr(), by);
+    }
     match search::classify(name, st.ldso.name_bytes()) {
         search::NameKind::Empty => {
             ffi::set_errno(search::errno::EINVAL);
             return core::ptr::null_mut();
         }
         search::NameKind::LibcAlias(alias) => {
+            crate::debug_libs!(" %s is libc, the loader itself", debug_name.as_ptr());
             // ldd reports each alias once, as the loader itself.
             if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
                 st.ldd_reported |= alias.ldd_report_bit();
@@ -424,6 +536,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return ldso;
         }
         search::NameKind::LoaderItself => {
+            crate::debug_libs!(" %s is the loader itself", debug_name.as_ptr());
             if st.ldso.prev.is_null() {
                 append(ldso);
             }
@@ -443,6 +556,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         while !p.is_null() {
             let d = unsafe { &*p };
             if !d.shortname.is_null() && unsafe { mem::cstr(d.shortname as usize) } == name {
+                crate::debug_libs!(" already loaded: %s", d.name);
                 return p;
             }
             p = d.next;
@@ -453,7 +567,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         let mut f = -1;
         if st.env_path != 0 {
             // SAFETY: env_path is a C string from the environment or argv.
-            f = path_open(name, unsafe { mem::cstr(st.env_path) }, &mut found);
+            f = path_open(name, unsafe { mem::cstr(st.env_path) }, ListSource::LdLibraryPath, &mut found);
         }
         let mut p = needed_by;
         while f == -1 && !p.is_null() {
@@ -461,22 +575,30 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             match fixup_rpath(d) {
                 Err(()) => f = -2,
                 Ok(()) => {
-                    if let Some(rpath) = &d.rpath {
-                        f = path_open(name, rpath, &mut found);
+                    if let Some(rpath) = d.rpath_bytes() {
+                        f = path_open(name, rpath, ListSource::Rpath(d), &mut found);
                     }
                 }
             }
             p = d.needed_by;
         }
         if f == -1 {
-            f = path_open(name, sys_path(), &mut found);
+            f = path_open(name, sys_path(), ListSource::SysPath, &mut found);
         }
         fd = f;
     }
     if fd < 0 {
+        if st.debug.libs {
+            let why = unsafe { ffi::strerror(ffi::errno()) };
+            crate::debug_libs!(" not found: %s (%s)", debug_name.as_ptr(), why);
+        }
         return core::ptr::null_mut();
     }
-    let Some((dev, ino)) = file_identity(fd) else {
+    if st.debug.libs {
+        let found_z = name_z(&found);
+        crate::debug_libs!(" found file=%s", found_z.as_ptr());
+    }
+    let Some(FileInfo { dev, ino, size }) = file_info(fd) else {
         // SAFETY: our descriptor.
         unsafe { ffi::close(fd) };
         return core::ptr::null_mut();
@@ -490,6 +612,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             if d.shortname.is_null() && !by_path {
                 d.shortname = short_name(d.name);
             }
+            crate::debug_libs!(" same file (device and inode) as the loaded %s", d.name);
             // SAFETY: our descriptor.
             unsafe { ffi::close(fd) };
             return p;
@@ -497,7 +620,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         p = d.next;
     }
     let mut temp = Dso::empty();
-    let mapped = if st.noload { None } else { map_library(fd, &mut temp) };
+    let mapped = if st.noload { None } else { map_library(fd, size, &mut temp) };
     // SAFETY: our descriptor.
     unsafe { ffi::close(fd) };
     if mapped.is_none() {
@@ -515,11 +638,16 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     if !st.runtime {
         reclaim_gaps(&temp);
     }
+    if st.runtime && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
+        unmap(&mut temp);
+        ffi::set_errno(ENOMEM);
+        return core::ptr::null_mut();
+    }
     temp.dev = dev;
     temp.ino = ino;
     temp.needed_by = needed_by;
     temp.runtime_loaded = st.runtime;
-    temp.name = leak_cstr(&found);
+    temp.name = owned_name(&found);
     if !by_path {
         temp.shortname = short_name(temp.name);
     }
@@ -529,9 +657,16 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         st.tls_cnt += 1;
         d.tls_id = st.tls_cnt;
         tls::assign_offset(&mut d.tls, false);
+        if let Some(x) = d.dl.as_mut() {
+            let w = core::mem::size_of::<usize>();
+            let dtv_words = (libc().threads_minus_1 as usize + 1) * (st.tls_cnt + 1);
+            x.new_dtv = x.tls_space.as_mut_ptr();
+            x.new_tls = (x.new_dtv as usize + dtv_words * w) as *mut u8;
+        }
         link_tls(d);
     }
     append(p);
+    crate::debug_libs!(" mapped %s at %p", d.name, d.base as *const c_void);
     if st.ldd_mode {
         // SAFETY: C strings and a pointer for %p.
         unsafe {
@@ -539,6 +674,49 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         };
     }
     p
+}
+
+/// A library with TLS loaded by `dlopen`: reserve, per running thread, an
+/// enlarged dtv and a copy of the TLS image, so that `install_new_tls` cannot
+/// fail once the library is committed (musl allocates them with the dso).
+/// False when the memory cannot be had.
+fn reserve_thread_tls(d: &mut Dso) -> bool {
+    let st = state();
+    let w = core::mem::size_of::<usize>();
+    let threads = libc().threads_minus_1 as usize + 1;
+    // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
+    let dtv_words = st.tls_cnt.checked_add(2).and_then(|n| n.checked_mul(threads));
+    let image_words = d.tls.size.checked_add(d.tls.align).and_then(|b| b.checked_mul(threads)).map(|b| b.div_ceil(w));
+    let Some(words) = dtv_words.zip(image_words).and_then(|(a, b)| a.checked_add(b)) else { return false };
+    let mut space = Vec::new();
+    if space.try_reserve_exact(words).is_err() {
+        return false;
+    }
+    space.resize(words, 0);
+    d.dl().tls_space = space;
+    true
+}
+
+/// A loaded object's name: the bytes and a NUL in one exact allocation (a
+/// growing vector would take more heap, and at times one more mmap, than
+/// musl's). [`free_owned_name`] gives it back when a `dlopen` is rolled back.
+fn owned_name(bytes: &[u8]) -> *const u8 {
+    let mut v = Vec::with_capacity(bytes.len() + 1);
+    v.extend_from_slice(bytes);
+    v.push(0);
+    Box::into_raw(v.into_boxed_slice()) as *const u8
+}
+
+/// Free a name [`owned_name`] made.
+///
+/// # Safety
+/// `name` came from `owned_name` and nothing refers to it any more.
+pub unsafe fn free_owned_name(name: *const u8) {
+    // SAFETY: the caller's contract; the length is the string's plus its NUL.
+    unsafe {
+        let len = mem::cstr(name as usize).len() + 1;
+        drop(Box::from_raw(core::ptr::slice_from_raw_parts_mut(name as *mut u8, len)));
+    }
 }
 
 fn name_z(name: &[u8]) -> Vec<u8> {
@@ -570,11 +748,11 @@ fn short_name(name: *const u8) -> *const u8 {
 }
 
 /// musl's `load_direct_deps`.
-pub fn load_direct_deps(p: *mut Dso) {
+pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     let st = state();
     let d = unsafe { &mut *p };
     if d.deps_loaded {
-        return;
+        return Ok(());
     }
     // One allocation of the exact size, as musl's calloc(cnt+1): growing the
     // vector would touch more malloc size classes (and cost mmap calls).
@@ -588,7 +766,11 @@ pub fn load_direct_deps(p: *mut Dso) {
         }
     }
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
-    let mut deps: Vec<*mut Dso> = Vec::with_capacity(preloads + needed);
+    let mut deps: Vec<*mut Dso> = Vec::new();
+    if deps.try_reserve_exact(preloads + needed).is_err() {
+        crate::error::loading_dependencies(d.name);
+        return crate::error::stop_at_runtime();
+    }
     if is_head {
         // Preloaded libraries are the main program's first pseudo-dependencies.
         let mut q = d.next;
@@ -605,6 +787,7 @@ pub fn load_direct_deps(p: *mut Dso) {
         let dep = load_library(name, p);
         if dep.is_null() {
             crate::error::loading_dependency(name.as_ptr(), d.name);
+            crate::error::stop_at_runtime()?;
             continue;
         }
         deps.push(dep);
@@ -612,17 +795,62 @@ pub fn load_direct_deps(p: *mut Dso) {
     d.ndeps_direct = deps.len();
     d.deps = deps;
     d.deps_loaded = true;
+    Ok(())
 }
 
 /// musl's `load_deps`: every object from `p` to the end of the list.
-pub fn load_deps(mut p: *mut Dso) {
+pub fn load_deps(mut p: *mut Dso) -> Result<(), Abort> {
     if unsafe { (*p).deps_loaded } {
-        return;
+        return Ok(());
     }
     while !p.is_null() {
-        load_direct_deps(p);
+        load_direct_deps(p)?;
         p = unsafe { (*p).next };
     }
+    Ok(())
+}
+
+/// musl's `extend_bfs_deps`: append to `p`'s direct dependencies the rest of
+/// its dependency closure, breadth first, each object once, so that a
+/// `dlopen` handle's symbol scope is the object and everything it needs.
+pub fn extend_bfs_deps(p: *mut Dso) -> Result<(), Abort> {
+    let st = state();
+    // SAFETY (whole function): live Dsos, under the dlopen lock.
+    unsafe {
+        if (*p).bfs_built {
+            return Ok(());
+        }
+        for &dep in &(*p).deps {
+            (*dep).mark = true;
+        }
+        let mut i = 0;
+        while i < (*p).deps.len() {
+            let dep = (&(*p).deps)[i];
+            let direct = &(&(*dep).deps)[..(*dep).ndeps_direct];
+            let new = direct.iter().filter(|&&q| !(*q).mark).count();
+            if (*p).deps.try_reserve(new).is_err() {
+                crate::error::recording_dependencies((*p).name);
+                crate::error::stop_at_runtime()?;
+                i += 1;
+                continue;
+            }
+            for j in 0..(*dep).ndeps_direct {
+                let q = (&(*dep).deps)[j];
+                if !(*q).mark {
+                    (*q).mark = true;
+                    (*p).deps.push(q);
+                }
+            }
+            i += 1;
+        }
+        (*p).bfs_built = true;
+        let mut q = st.head;
+        while !q.is_null() {
+            (*q).mark = false;
+            q = (*q).next;
+        }
+    }
+    Ok(())
 }
 
 /// musl's `load_preload`: names separated by spaces or colons.

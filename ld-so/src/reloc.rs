@@ -3,11 +3,11 @@
 //! them (musl's `arch/*/reloc.h`).
 use crate::dso::Dso;
 use crate::elf::*;
-use crate::error;
+use crate::error::{self, Abort};
 use crate::mem;
 use crate::musl::ffi;
 use crate::state::{ldso_ptr, state};
-use crate::symbols::{find_sym, Def, Scope};
+use crate::symbols::{find_sym, find_sym_hashed, Def, Scope};
 use crate::tls;
 
 /// What a relocation does, independent of the architecture.
@@ -38,7 +38,10 @@ pub const ADDEND_LIMIT: usize = 4096;
 
 /// musl's `do_relocs` over one table at run-time address `table` of `size`
 /// bytes, entries of `stride` words (2: REL, 3: RELA).
-pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
+///
+/// Err(Abort) when a `dlopen` must be rolled back (musl's longjmp); during
+/// startup errors are reported and relocation goes on.
+pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Result<(), Abort> {
     let st = state();
     let d = unsafe { &mut *dso };
     let is_ldso = dso == ldso_ptr();
@@ -52,8 +55,16 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
         let explicit = if stride > 2 { Some(unsafe { mem::read::<usize>(at + 2 * WORD) }) } else { None };
         at += stride * WORD;
         let kind = crate::arch::reloc_kind(r_type(info));
-        if is_ldso && kind == Kind::Relative {
-            continue; // stage 1 did these
+        if kind == Kind::Relative {
+            // The common case, kept short (B + A); the loader's own were done by stage 1.
+            if !is_ldso {
+                let reloc_addr = d.laddr(offset);
+                // SAFETY: REL: the addend is the word being relocated; both in the writable mapping.
+                let addend = explicit.unwrap_or_else(|| unsafe { mem::read::<usize>(reloc_addr) });
+                // SAFETY: reloc_addr lies in the object's writable mapping.
+                unsafe { mem::write(reloc_addr, d.base.wrapping_add(addend)) };
+            }
+            continue;
         }
         if kind == Kind::None {
             continue;
@@ -85,16 +96,23 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
         let mut name: &[u8] = b"";
         if sym_index != 0 {
             let s = d.sym(sym_index);
-            name = d.string(s.st_name as usize);
+            // One pass over the name measures it and hashes it.
+            let (n, gh) = d.string_hashed(s.st_name as usize);
+            name = n;
             sym = Some(s);
             def = if s.bind() == STB_LOCAL {
                 Some(Def { dso, sym: s })
             } else {
                 let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
-                find_sym(ctx, name, kind == Kind::Plt, Scope::Global)
+                find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global).or_else(|| lfs64_alias(name))
             };
             if def.is_none() && (s.st_shndx != SHN_UNDEF || s.bind() != STB_WEAK) {
+                if let (Some(lazy), Kind::Plt | Kind::Got) = (d.lazy(), kind) {
+                    lazy.push([offset, info, addend]);
+                    continue;
+                }
                 error::relocating_symbol_not_found(d.name, name);
+                error::stop_at_runtime()?;
                 continue;
             }
         }
@@ -105,7 +123,7 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
 
         if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt {
             error::initial_exec_to_dynamic(d.name, name, dd.name);
-            continue;
+            return Err(Abort);
         }
 
         // SAFETY: reloc_addr lies in the object's writable mapping (the linker put it there).
@@ -124,14 +142,18 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
                 Kind::TpOff => mem::write(reloc_addr, tls::tpoff(tls_val, dd.tls.offset, addend)),
                 Kind::TlsDesc => {
                     if explicit.is_none() {
-                        addend = mem::read::<usize>(reloc_addr + WORD);
+                        addend = mem::read::<usize>(reloc_addr + WORD * tlsdesc_rel_addend_slot());
                     }
                     let (a, b) = if dd.tls_id > st.static_tls_cnt {
                         match tls::dynamic_descriptor(dd.tls_id, tls_val.wrapping_add(addend)) {
-                            Some(pair) => pair,
+                            Some(desc) => {
+                                let pair = (tls::tlsdesc_dynamic(), &*desc as *const [usize; 2] as usize);
+                                d.dl().tlsdescs.push(desc);
+                                pair
+                            }
                             None => {
                                 error::tlsdesc_alloc(d.name, if sym.is_some() { name } else { b"(local)" });
-                                continue;
+                                return Err(Abort);
                             }
                         }
                     } else {
@@ -142,24 +164,51 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) {
                     mem::write(reloc_addr + WORD, second);
                 }
                 Kind::None => {}
-                Kind::Unknown(t) => error::unsupported_relocation(d.name, t),
+                Kind::Unknown(t) => {
+                    error::unsupported_relocation(d.name, t);
+                    error::stop_at_runtime()?;
+                }
             }
         }
     }
+    Ok(())
+}
+
+/// Which word of a REL-form TLSDESC slot holds the addend. musl 1.2.3 reads
+/// the second word on every arch; 1.2.5 reads the word that is the argument
+/// word on arches whose descriptors are stored backwards (ARM).
+fn tlsdesc_rel_addend_slot() -> usize {
+    if crate::musl::probed::MUSL_VERSION >= (1, 2, 5) && tls::TLSDESC_BACKWARDS {
+        0
+    } else {
+        1
+    }
+}
+
+/// musl 1.2.5's `get_lfs64`: a program linked against an older musl may ask
+/// for the LFS64 names (`fopen64`, `stat64`, …) that 1.2.5 no longer exports;
+/// they resolve to the plain symbol of libc. Earlier releases still export
+/// them, so there it never applies.
+fn lfs64_alias(name: &[u8]) -> Option<Def> {
+    if crate::musl::probed::MUSL_VERSION < (1, 2, 5) {
+        return None;
+    }
+    let plain = stormless_elf::lfs64_base_name(name)?;
+    find_sym(ldso_ptr(), plain, true, Scope::Global)
 }
 
 /// musl's `reloc_all`: every not yet relocated object from `p` on, then its
 /// RELRO made read-only.
-pub fn reloc_all(mut p: *mut Dso) {
+pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
     let st = state();
     while !p.is_null() {
         let d = unsafe { &mut *p };
         if !d.relocated {
             let dy = d.decoded();
             let plt_stride = if dy.get(DT_PLTREL) == DT_RELA { 3 } else { 2 };
-            do_relocs(p, d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ), plt_stride);
-            do_relocs(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ), 2);
-            do_relocs(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ), 3);
+            do_relocs(p, d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ), plt_stride)?;
+            do_relocs(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ), 2)?;
+            do_relocs(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ), 3)?;
             do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ));
             if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
@@ -168,12 +217,14 @@ pub fn reloc_all(mut p: *mut Dso) {
                 };
                 if r != 0 && ffi::errno() != 38 {
                     error::relro_failed(d.name);
+                    error::stop_at_runtime()?;
                 }
             }
             d.relocated = true;
         }
         p = d.next;
     }
+    Ok(())
 }
 
 /// DT_RELR for objects other than the loader (stage 1 did the loader's).

@@ -90,12 +90,30 @@ pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
     if symbolic >= ADDEND_LIMIT {
         crate::error::crash();
     }
-    let mut addends = [0usize; ADDEND_LIMIT];
-    st.saved_addends = addends.as_mut_ptr();
+    // musl sizes this as a VLA. Rust has none: take the small frame unless
+    // the count needs the large one, since every byte of a stack frame this
+    // size is touched (stack probes), and 32 KiB cost every process page faults.
+    if symbolic < SMALL_ADDENDS {
+        relocate_self::<SMALL_ADDENDS>(rel, sp, auxv)
+    } else {
+        relocate_self::<ADDEND_LIMIT>(rel, sp, auxv)
+    }
+}
+
+/// Most loaders have a few dozen symbolic REL relocations (none on RELA arches).
+const SMALL_ADDENDS: usize = 256;
+
+/// Stage 2's symbolic relocations of the loader itself, with room for `N`
+/// saved addends in this frame, which stays alive until the process exits.
+fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -> ! {
+    let st = state();
+    // Written by stage 2 before stage 3 reads them: no need to zero.
+    let mut addends = [core::mem::MaybeUninit::<usize>::uninit(); N];
+    st.saved_addends = addends.as_mut_ptr() as *mut usize;
     st.apply_addends_to = rel;
 
     st.head = ldso_ptr();
-    reloc::reloc_all(ldso_ptr());
+    reloc::reloc_all(ldso_ptr()).ok();
     st.ldso.relocated = false;
     let _keep = core::hint::black_box(&mut addends);
     enter(b"__dls2b", sp, auxv)
@@ -160,6 +178,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     l.secure =
         (!ids_present || aux[AT_UID] != aux[AT_EUID] || aux[AT_GID] != aux[AT_EGID] || aux[AT_SECURE] != 0) as i8;
 
+    // SAFETY: getenv with a literal name.
+    crate::ld_debug::init(unsafe { ffi::getenv(c"LD_DEBUG".as_ptr()) } as *const u8, l.secure != 0);
     let mut env_preload = 0usize;
     if l.secure == 0 {
         // SAFETY: getenv with literal names.
@@ -224,7 +244,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     if env_preload != 0 {
         load::load_preload(cstr_at(env_preload));
     }
-    load::load_deps(app_ptr());
+    // During startup errors are reported and loading goes on (exit 127 below).
+    load::load_deps(app_ptr()).ok();
     let mut p = st.head;
     while !p.is_null() {
         add_syms(p);
@@ -270,8 +291,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     st.static_tls_cnt = st.tls_cnt;
 
     // The program last: its copy relocations read the libraries' relocated data.
-    reloc::reloc_all(st.app.next);
-    reloc::reloc_all(app_ptr());
+    reloc::reloc_all(st.app.next).ok();
+    reloc::reloc_all(app_ptr()).ok();
 
     // Copy the TLS images only now: they may hold relocated addresses.
     if initial_tls != tls::builtin() {
@@ -286,6 +307,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         libc().tls_size = size;
     }
 
+    crate::ld_debug::report_startup();
     if st.ldso_fail {
         crate::error::exit(127);
     }

@@ -28,11 +28,19 @@ pub struct State {
     pub tail: *mut Dso,
     pub syms_tail: *mut Dso,
     pub fini_head: *mut Dso,
+    /// Objects with RTLD_LAZY relocations still waiting for a definition.
+    pub lazy_head: *mut Dso,
+    /// Successful `dlopen` calls (`dl_iterate_phdr`'s `dlpi_adds`).
+    pub gencnt: u64,
     /// LD_LIBRARY_PATH (or --library-path), a C string address, 0 if unset.
     pub env_path: usize,
     /// The system search path, read once from etc/ld-musl-<arch>.path.
     pub sys_path: Option<alloc::vec::Vec<u8>>,
     pub runtime: bool,
+    /// What LD_DEBUG asks for, and the counters and pid its lines use.
+    pub debug: stormless_search::DebugFlags,
+    pub debug_pid: c_int,
+    pub stats: crate::ld_debug::Statistics,
     pub ldd_mode: bool,
     /// Libc aliases already reported in ldd mode (one bit each).
     pub ldd_reported: u32,
@@ -65,9 +73,14 @@ pub static STATE: Global = Global(UnsafeCell::new(State {
     tail: ptr::null_mut(),
     syms_tail: ptr::null_mut(),
     fini_head: ptr::null_mut(),
+    lazy_head: ptr::null_mut(),
+    gencnt: 0,
     env_path: 0,
     sys_path: None,
     runtime: false,
+    debug: stormless_search::DebugFlags::NONE,
+    debug_pid: 0,
+    stats: crate::ld_debug::Statistics::ZERO,
     ldd_mode: false,
     ldd_reported: 0,
     ldso_fail: false,

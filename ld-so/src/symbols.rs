@@ -5,22 +5,7 @@ use crate::dso::Dso;
 use crate::elf::*;
 use crate::mem;
 
-pub fn sysv_hash(s: &[u8]) -> u32 {
-    let mut h: u32 = 0;
-    for &c in s {
-        h = (h << 4).wrapping_add(c as u32);
-        h ^= (h >> 24) & 0xf0;
-    }
-    h & 0x0fff_ffff
-}
-
-pub fn gnu_hash(s: &[u8]) -> u32 {
-    let mut h: u32 = 5381;
-    for &c in s {
-        h = h.wrapping_add(h.wrapping_mul(32)).wrapping_add(c as u32);
-    }
-    h
-}
+use stormless_elf::{gnu_hash, sysv_hash};
 
 /// A definition found: the object and the symbol's index in it.
 #[derive(Clone, Copy)]
@@ -30,52 +15,85 @@ pub struct Def {
 }
 
 fn version_visible(dso: &Dso, i: usize) -> bool {
-    // SAFETY: versym has one entry per dynamic symbol.
-    dso.versym == 0 || unsafe { mem::read::<i16>(dso.versym + 2 * i) } >= 0
+    if dso.versym == 0 {
+        return true;
+    }
+    // An index past the version table's region has no entry: not visible.
+    let at = dso.versym.wrapping_add(2 * i);
+    // SAFETY: the entry lies below versym_end, inside the mapping.
+    at >= dso.versym && at < dso.versym_end.saturating_sub(1) && unsafe { mem::read::<i16>(at) } >= 0
 }
 
 fn sysv_lookup(dso: &Dso, name: &[u8], h: u32) -> Option<usize> {
     let ht = dso.hashtab;
-    // SAFETY: DT_HASH: nbucket, nchain, buckets[nbucket], chains[nchain] (32-bit words here).
+    // SAFETY: DT_HASH: nbucket (non-zero), nchain, buckets[nbucket], chains[nchain]
+    // (32-bit words here), all inside the mapping (map_library checked them).
     unsafe {
         let nbucket = mem::read::<u32>(ht) as usize;
+        let nchain = mem::read::<u32>(ht + 4) as usize;
         let mut i = mem::read::<u32>(ht + 8 + 4 * (h as usize % nbucket)) as usize;
-        while i != 0 {
-            if version_visible(dso, i) && dso.string(dso.sym(i).st_name as usize) == name {
+        // A link at or past nchain ends the chain; a chain that loops ends
+        // after nchain steps instead of hanging the loader.
+        let mut steps = 0;
+        while i != 0 && i < nchain && steps < nchain {
+            if version_visible(dso, i) && dso.string_is(dso.sym(i).st_name as usize, name) {
                 return Some(i);
             }
             i = mem::read::<u32>(ht + 8 + 4 * nbucket + 4 * i) as usize;
+            steps += 1;
         }
     }
     None
 }
 
-fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32) -> Option<usize> {
+/// The Bloom-filter word index and bit of a GNU hash, computed once per
+/// lookup (musl's `gho`/`ghm`), not once per object.
+#[derive(Clone, Copy)]
+struct Bloom {
+    word: usize,
+    mask: usize,
+}
+
+impl Bloom {
+    fn of(h1: u32) -> Bloom {
+        let bits = 8 * WORD as u32;
+        Bloom { word: (h1 / bits) as usize, mask: 1usize << (h1 % bits) }
+    }
+}
+
+#[inline(always)]
+fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32, bloom: Bloom) -> Option<usize> {
     let ht = dso.ghashtab;
     // SAFETY: DT_GNU_HASH layout: nbuckets, symoffset, bloom_size, bloom_shift,
     // bloom[bloom_size] (words), buckets[nbuckets], chain values.
     unsafe {
-        let nbuckets = mem::read::<u32>(ht);
-        let symoffset = mem::read::<u32>(ht + 4) as usize;
         let bloom_size = mem::read::<u32>(ht + 8) as usize;
-        let bloom_shift = mem::read::<u32>(ht + 12);
-        let bits = 8 * WORD as u32;
-        let word = mem::read::<usize>(ht + 16 + WORD * ((h1 / bits) as usize & (bloom_size - 1)));
-        let mask = 1usize << (h1 % bits);
-        if word & mask == 0 || (word >> ((h1 >> bloom_shift) % bits)) & 1 == 0 {
+        let word = mem::read::<usize>(ht + 16 + WORD * (bloom.word & (bloom_size - 1)));
+        if word & bloom.mask == 0 {
             return None;
         }
+        let bloom_shift = mem::read::<u32>(ht + 12);
+        if (word >> ((h1 >> bloom_shift) % (8 * WORD as u32))) & 1 == 0 {
+            return None;
+        }
+        let nbuckets = mem::read::<u32>(ht);
+        let symoffset = mem::read::<u32>(ht + 4) as usize;
         let buckets = ht + 16 + WORD * bloom_size;
         let mut i = mem::read::<u32>(buckets + 4 * (h1 % nbuckets) as usize) as usize;
-        if i == 0 {
+        if i < symoffset.max(1) {
             return None;
         }
         let mut hashval = buckets + 4 * nbuckets as usize + 4 * (i - symoffset);
         let h1 = h1 | 1;
         loop {
+            // The chain runs to its end bit; without one, to the end of the
+            // table's region (ghash_end), never beyond.
+            if hashval.checked_add(4).is_none_or(|end| end > dso.ghash_end) {
+                return None;
+            }
             let h2 = mem::read::<u32>(hashval);
             hashval += 4;
-            if h1 == h2 | 1 && version_visible(dso, i) && dso.string(dso.sym(i).st_name as usize) == name {
+            if h1 == h2 | 1 && version_visible(dso, i) && dso.string_is(dso.sym(i).st_name as usize, name) {
                 return Some(i);
             }
             if h2 & 1 != 0 {
@@ -92,66 +110,74 @@ pub enum Scope {
     Deps,
 }
 
-/// musl's `find_sym2`.
+/// musl's `find_sym2`: the first acceptable definition of `name` in
+/// `start` and then its `syms_next` chain (global scope), or in `start` and
+/// then its `deps` (a dlopen handle's scope).
 pub fn find_sym(start: *mut Dso, name: &[u8], need_def: bool, scope: Scope) -> Option<Def> {
-    let gh = gnu_hash(name);
-    let mut sh = None;
-    let mut walk = Walk::new(start, scope);
-    while let Some(p) = walk.next() {
-        // SAFETY: every pointer in the chains is a live Dso.
-        let dso = unsafe { &*p };
-        let found = if dso.ghashtab != 0 {
-            gnu_lookup(dso, name, gh)
-        } else if dso.hashtab != 0 {
-            let h = *sh.get_or_insert_with(|| sysv_hash(name));
-            sysv_lookup(dso, name, h)
-        } else {
+    find_sym_hashed(start, name, gnu_hash(name), need_def, scope)
+}
+
+/// [`find_sym`] for a name whose GNU hash the caller computed already.
+#[inline(always)]
+pub fn find_sym_hashed(start: *mut Dso, name: &[u8], gh: u32, need_def: bool, scope: Scope) -> Option<Def> {
+    let mut lookup = Lookup { name, gh, bloom: Bloom::of(gh), sh: None, need_def };
+    if start.is_null() {
+        return None;
+    }
+    match scope {
+        Scope::Global => {
+            let mut p = start;
+            while !p.is_null() {
+                if let Some(def) = lookup.in_object(p) {
+                    return Some(def);
+                }
+                // SAFETY: the syms_next chain links live Dsos.
+                p = unsafe { (*p).syms_next };
+            }
             None
+        }
+        Scope::Deps => {
+            // SAFETY: a live Dso whose deps are live Dsos.
+            let deps = unsafe { &(*start).deps };
+            core::iter::once(start).chain(deps.iter().copied()).find_map(|p| lookup.in_object(p))
+        }
+    }
+}
+
+/// One name being looked up, its hashes computed once.
+struct Lookup<'a> {
+    name: &'a [u8],
+    gh: u32,
+    bloom: Bloom,
+    /// The SysV hash, computed the first time an object without GNU hash asks.
+    sh: Option<u32>,
+    need_def: bool,
+}
+
+impl Lookup<'_> {
+    #[inline(always)]
+    fn in_object(&mut self, p: *mut Dso) -> Option<Def> {
+        // SAFETY: callers pass live Dsos.
+        let dso = unsafe { &*p };
+        let i = if dso.ghashtab != 0 {
+            gnu_lookup(dso, self.name, self.gh, self.bloom)?
+        } else if dso.hashtab != 0 {
+            let name = self.name;
+            let h = *self.sh.get_or_insert_with(|| sysv_hash(name));
+            sysv_lookup(dso, name, h)?
+        } else {
+            return None;
         };
-        let Some(i) = found else { continue };
         let sym = dso.sym(i);
-        if sym.st_shndx == SHN_UNDEF && (need_def || sym.typ() == STT_TLS) {
-            continue;
-        }
-        if sym.st_value == 0 && sym.typ() != STT_TLS {
-            continue;
-        }
-        if (1u32 << sym.typ()) & OK_TYPES == 0 || (1u32 << sym.bind()) & OK_BINDS == 0 {
-            continue;
-        }
-        return Some(Def { dso: p, sym });
-    }
-    None
-}
-
-/// The objects a lookup visits: `start`, then its `syms_next` chain (global
-/// scope), or `start`'s own deps list after it (a dlopen handle's scope).
-struct Walk {
-    current: *mut Dso,
-    scope: Scope,
-    start: *mut Dso,
-    dep: usize,
-}
-
-impl Walk {
-    fn new(start: *mut Dso, scope: Scope) -> Walk {
-        Walk { current: start, scope, start, dep: 0 }
-    }
-    fn next(&mut self) -> Option<*mut Dso> {
-        let p = self.current;
-        if p.is_null() {
+        if sym.st_shndx == SHN_UNDEF && (self.need_def || sym.typ() == STT_TLS) {
             return None;
         }
-        // SAFETY: chain pointers are live Dsos.
-        self.current = match self.scope {
-            Scope::Global => unsafe { (*p).syms_next },
-            Scope::Deps => {
-                let deps = unsafe { &(*self.start).deps };
-                let next = deps.get(self.dep).copied().unwrap_or(core::ptr::null_mut());
-                self.dep += 1;
-                next
-            }
-        };
-        Some(p)
+        if sym.st_value == 0 && sym.typ() != STT_TLS {
+            return None;
+        }
+        if (1u32 << sym.typ()) & OK_TYPES == 0 || (1u32 << sym.bind()) & OK_BINDS == 0 {
+            return None;
+        }
+        Some(Def { dso: p, sym })
     }
 }

@@ -5,6 +5,7 @@ use crate::arch;
 use crate::musl::probed as p;
 use crate::musl::{ffi, libc};
 use crate::state::state;
+use alloc::boxed::Box;
 
 pub const TLS_ABOVE_TP: bool = p::TLS_ABOVE_TP != 0;
 pub const GAP_ABOVE_TP: usize = p::GAP_ABOVE_TP;
@@ -108,23 +109,26 @@ pub fn tlsdesc_static() -> usize {
     __tlsdesc_static as *const () as usize
 }
 
-/// A descriptor for a module without static TLS: `__tlsdesc_dynamic` with a
-/// `{module id, offset}` pair (musl's `struct td_index`, whose `next` link only
-/// served freeing on a failed dlopen). None when memory runs out, which the
-/// caller reports as musl does.
-pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<(usize, usize)> {
-    let w = core::mem::size_of::<usize>();
-    // SAFETY: plain allocation of two words, written before use and never freed.
-    let pair = unsafe { ffi::__libc_malloc(2 * w) } as *mut usize;
-    if pair.is_null() {
+pub fn tlsdesc_dynamic() -> usize {
+    __tlsdesc_dynamic as *const () as usize
+}
+
+/// The argument of a descriptor for a module without static TLS:
+/// `__tlsdesc_dynamic` reads `{module id, offset}` from it (musl's
+/// `struct td_index`; its `next` link becomes the owning object's list).
+/// None when memory runs out, which the caller reports as musl does.
+pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<Box<[usize; 2]>> {
+    let layout = core::alloc::Layout::new::<[usize; 2]>();
+    // SAFETY: a non-zero-sized layout; the result is checked before use.
+    let raw = unsafe { alloc::alloc::alloc(layout) } as *mut [usize; 2];
+    if raw.is_null() {
         return None;
     }
-    // SAFETY: `pair` holds two words.
+    // SAFETY: `raw` is a fresh allocation of the right layout, initialised here.
     unsafe {
-        pair.write(module);
-        pair.add(1).write(offset.wrapping_sub(DTP_OFFSET));
+        raw.write([module, offset.wrapping_sub(DTP_OFFSET)]);
+        Some(Box::from_raw(raw))
     }
-    Some((__tlsdesc_dynamic as *const () as usize, pair as usize))
 }
 
 /// Install the thread pointer for the block at `mem` (musl: `__init_tp(__copy_tls(mem))`).

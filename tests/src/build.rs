@@ -100,7 +100,7 @@ fn compile(tree: &Tree, fixture: &Fixture, out: &Path, link: Link<'_>) -> Result
     if let Some(soname) = &link.shared {
         cc.args(["-shared", "-fPIC"]).arg(format!("-Wl,-soname,{soname}"));
     }
-    cc.args(link.cflags).args(&link.sources).arg("-o").arg(&link.output);
+    cc.args(link.cflags.iter().map(|f| arch_cflag(tree, f))).args(&link.sources).arg("-o").arg(&link.output);
     for need in &link.needs {
         let file = file_name(fixture, need);
         cc.arg(format!("-L{}", lib_dir(out, need).display())).arg(format!("-l:{file}"));
@@ -122,9 +122,25 @@ fn compile(tree: &Tree, fixture: &Fixture, out: &Path, link: Link<'_>) -> Result
     Ok(())
 }
 
+/// A manifest cflag, with `@TLSDESC@` replaced by the flag that makes this
+/// arch's gcc use TLS descriptors (the default only on aarch64).
+fn arch_cflag<'a>(tree: &Tree, flag: &'a str) -> &'a str {
+    match (flag, tree.arch) {
+        ("@TLSDESC@", stormless_trees::Arch::Aarch64) => "-mtls-dialect=desc",
+        ("@TLSDESC@", _) => "-mtls-dialect=gnu2",
+        (f, _) => f,
+    }
+}
+
 /// Build every library and the program of `fixture` for `tree`.
 pub fn build(tree: &Tree, fixture: &Fixture) -> Result<Built> {
-    let out = out_dir(tree, fixture);
+    build_into(tree, fixture, &out_dir(tree, fixture))
+}
+
+/// [`build`] into another directory `out` (emptied first), so that a second
+/// user (the benchmark) never removes the suite's builds under it.
+pub fn build_into(tree: &Tree, fixture: &Fixture, out: &Path) -> Result<Built> {
+    let out = out.to_path_buf();
     let _ = std::fs::remove_dir_all(&out);
     let m = &fixture.manifest;
     if let Some(store) = &m.store {
@@ -183,6 +199,24 @@ pub fn build(tree: &Tree, fixture: &Fixture) -> Result<Built> {
     Ok(Built { out, program })
 }
 
+/// The libraries the program of `fixture` (built in `out`) loads at startup:
+/// its needs, then theirs, breadth first and each once, as musl loads them.
+pub fn loaded_libraries(fixture: &Fixture, out: &Path) -> Vec<PathBuf> {
+    let mut order = expand_needs(fixture, &fixture.manifest.program.needs);
+    let mut next = 0;
+    while next < order.len() {
+        let name = order[next].clone();
+        next += 1;
+        let needs = fixture.manifest.lib.iter().find(|l| l.name == name).map_or(&[][..], |l| &l.needs[..]);
+        for need in expand_needs(fixture, needs) {
+            if !order.contains(&need) {
+                order.push(need);
+            }
+        }
+    }
+    order.iter().map(|name| lib_dir(out, name).join(file_name(fixture, name))).collect()
+}
+
 /// Write the manifest's `[[file]]` entries under `out` (after the build, so
 /// they may replace what it made).
 pub fn place_files(out: &Path, fixture_dir: &Path, files: &[ExtraFile]) -> Result<()> {
@@ -196,6 +230,13 @@ pub fn place_files(out: &Path, fixture_dir: &Path, files: &[ExtraFile]) -> Resul
             FileKind::Text(text) => std::fs::write(&dest, text).map(drop),
             FileKind::Copy(src) => std::fs::copy(fixture_dir.join(src), &dest).map(drop),
             FileKind::Symlink(target) => std::os::unix::fs::symlink(target, &dest),
+            FileKind::Derive(from, recipe) => {
+                let source = out.join(from);
+                let original = std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+                let derived = crate::derive::derive(&original, &recipe)
+                    .with_context(|| format!("deriving {} from {}", file.path, source.display()))?;
+                std::fs::write(&dest, derived)
+            }
         }
         .with_context(|| format!("cannot create {}", dest.display()))?;
     }
@@ -220,6 +261,10 @@ mod tests {
             text: text.map(Into::into),
             copy: copy.map(Into::into),
             symlink: symlink.map(Into::into),
+            derive: None,
+            patch: vec![],
+            swap: None,
+            truncate: None,
         };
         let files = [
             file("store/bad/libbad.so", Some("not ELF\n"), None, None),
@@ -235,6 +280,17 @@ mod tests {
         place_files(&out, &src, &files).unwrap();
         assert_eq!(std::fs::read_link(out.join("bin2/link")).unwrap(), Path::new("../a/b/copy.txt"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn loaded_libraries_follow_needs_breadth_first() {
+        let chain = Fixture::load(&crate::fixtures_dir().join("chain")).unwrap();
+        let got = loaded_libraries(&chain, Path::new("/o"));
+        let want: Vec<PathBuf> = ["/o/store/a/liba.so", "/o/store/b/libb.so", "/o/store/leaf/libleaf.so"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

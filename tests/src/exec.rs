@@ -60,6 +60,9 @@ pub fn command(
                 cmd.arg("-strace");
             }
             for (k, v) in env {
+                // qemu splits -E at commas; such a value would silently become
+                // two assignments (or qemu's usage text).
+                assert!(!v.contains(','), "{k}={v}: qemu-user cannot pass a comma in an environment value");
                 cmd.arg("-E").arg(format!("{k}={v}"));
             }
             cmd.arg(program).args(args);
@@ -81,6 +84,37 @@ pub fn run(arch: Arch, program: &Path, args: &[String], env: &BTreeMap<String, S
 
 /// Every `0x` followed by hex digits becomes `0xADDR` (load addresses in
 /// `--list` output differ between loaders and runs).
+/// `LD_DEBUG` lines start with the process id, right-aligned, and a tab
+/// (glibc's shape): replace it with `PID`.
+pub fn mask_pids(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.split_once(":\t") {
+            Some((pid, rest)) if !pid.trim().is_empty() && pid.trim().bytes().all(|b| b.is_ascii_digit()) => {
+                format!("PID:\t{rest}")
+            }
+            _ => line.to_string(),
+        })
+        .collect()
+}
+
+/// Durations in `LD_DEBUG=statistics` lines (`1234 us`) → `N us`.
+pub fn mask_durations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" us") {
+        let before = &rest[..at];
+        let digits = before.bytes().rev().take_while(u8::is_ascii_digit).count();
+        out.push_str(&before[..before.len() - digits]);
+        if digits > 0 {
+            out.push('N');
+        }
+        out.push_str(" us");
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
 pub fn mask_addresses(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -139,5 +173,15 @@ mod tests {
             command(Arch::X86_64, prog, &["a".into()], &env(), None).get_args().map(|a| a.to_owned()).collect();
         assert_eq!(args.last().unwrap(), "a");
         assert!(args.contains(&"env".into()) && args.contains(&"-i".into()));
+    }
+
+    #[test]
+    fn pids_and_durations_are_masked() {
+        let text = "     12969:\tfind library=a\nplain: line\n  7:\tstatistics: 3 opens, startup 5498 us\n";
+        assert_eq!(
+            mask_durations(&mask_pids(text)),
+            "PID:\tfind library=a\nplain: line\nPID:\tstatistics: 3 opens, startup N us\n"
+        );
+        assert_eq!(mask_durations("thus us"), "thus us");
     }
 }

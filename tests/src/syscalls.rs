@@ -14,6 +14,8 @@ pub struct Counts {
     pub opens: u64,
     pub failed_opens: u64,
     pub stats: u64,
+    /// Every traced call (of the traced set: everything when the trace is unfiltered).
+    pub calls: u64,
     /// Paths that opened successfully, in order.
     pub opened: Vec<String>,
 }
@@ -41,6 +43,7 @@ pub fn parse(log: &str) -> Counts {
     let mut c = Counts::default();
     for line in log.lines() {
         let Some((name, path, failed)) = parse_line(line) else { continue };
+        c.calls += 1;
         match name {
             "open" | "openat" => {
                 c.opens += 1;
@@ -96,7 +99,7 @@ mod tests {
 1234  +++ exited with 0 +++
 ";
         let c = parse(log);
-        assert_eq!((c.opens, c.failed_opens, c.stats), (2, 1, 1));
+        assert_eq!((c.opens, c.failed_opens, c.stats, c.calls), (2, 1, 1, 3));
         assert_eq!(c.opened, ["/s/1/libs1.so"]);
     }
 
@@ -110,7 +113,7 @@ error: something the program printed (with = signs)
 77 write(1,0x4000,6) = 6
 ";
         let c = parse(log);
-        assert_eq!((c.opens, c.failed_opens, c.stats), (2, 1, 1));
+        assert_eq!((c.opens, c.failed_opens, c.stats, c.calls), (2, 1, 1, 4));
         assert_eq!(c.opened, ["/s/1/libs1.so"]);
     }
 }

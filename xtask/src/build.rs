@@ -180,9 +180,20 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
     run(Command::new(format!("{triple}-ld")).arg("-r").arg("-o").arg(&merged).arg(&rust_obj))?;
     let keep = dir.join("ldso.exports");
     fs::write(&keep, CONTRACT_SYMBOLS.join("\n") + "\n")?;
-    run(Command::new(format!("{triple}-objcopy"))
-        .arg(format!("--keep-global-symbols={}", keep.display()))
-        .arg(&merged))?;
+    let mut objcopy = Command::new(format!("{triple}-objcopy"));
+    objcopy.arg(format!("--keep-global-symbols={}", keep.display()));
+    // The precompiled `core`/`alloc` carry DWARF; musl's own objects have
+    // none in this build, and gdb then reads libc.so's symbols differently.
+    objcopy.arg("--strip-debug");
+    if arch == Arch::Armv7 {
+        // Unwind tables of the precompiled `core`: their personality routines
+        // would pull libgcc's unwinder (and three undefined `__cxa_*`) into
+        // libc.so's ABI. The loader never unwinds (panic=abort), and musl's C
+        // is built without unwind tables too.
+        objcopy.args(["-R", ".ARM.exidx*", "-R", ".ARM.extab*", "-R", ".rel.ARM.exidx*", "-R", ".rel.ARM.extab*"]);
+        objcopy.args(["-N", "__aeabi_unwind_cpp_pr0", "-N", "__aeabi_unwind_cpp_pr1"]);
+    }
+    run(objcopy.arg(&merged))?;
     let object = dir.join("ldso.lo");
     fs::rename(&merged, &object)?;
     Ok(object)
@@ -202,6 +213,12 @@ const CONTRACT_SYMBOLS: &[&str] = &[
     "__libc_exit_fini",
     "__ldso_atfork",
     "__init_tls",
+    "__dlsym",
+    "__dlsym_redir_time64",
+    "__dl_invalid_handle",
+    "dlopen",
+    "dladdr",
+    "dl_iterate_phdr",
 ];
 
 /// The `stormless` CLI, built in release mode to `target/release/stormless`.

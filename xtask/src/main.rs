@@ -5,9 +5,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use stormless_trees::{Arch, MuslVersion};
 
+mod bench;
 mod build;
 mod musl_src;
 mod probe;
+mod real;
 mod setup;
 mod test;
 mod util;
@@ -40,6 +42,23 @@ enum Command {
         #[arg(long, default_value = "all")]
         arch: ArchSel,
         #[arg(long, default_value = "all")]
+        musl: MuslSel,
+    },
+    /// Startup time, peak RSS and system calls, ours against the reference (writes docs/bench.md).
+    Bench {
+        #[arg(long, default_value = "x86_64")]
+        arch: ArchSel,
+        #[arg(long, default_value = "1.2.3")]
+        musl: MuslSel,
+        /// Timed rounds (each runs the reference, then ours), after a warm-up.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
+    /// Build busybox, lua 5.4 and sqlite3 from Debian source packages against built trees.
+    Real {
+        #[arg(long, default_value = "x86_64")]
+        arch: ArchSel,
+        #[arg(long, default_value = "1.2.3")]
         musl: MuslSel,
     },
 }
@@ -101,5 +120,21 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Test { arch, musl } => test::suite(&arch.0, &musl.0),
+        Command::Bench { arch, musl, runs } => {
+            for v in &musl.0 {
+                for a in &arch.0 {
+                    bench::run(*a, *v, runs)?;
+                }
+            }
+            Ok(())
+        }
+        Command::Real { arch, musl } => {
+            for v in &musl.0 {
+                for a in &arch.0 {
+                    real::ensure(*v, *a)?;
+                }
+            }
+            Ok(())
+        }
     }
 }

@@ -12,7 +12,7 @@ use stormless_trees::{output_root, MuslVersion};
 const MIRROR: &str = "http://deb.debian.org/debian";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
-fn src_root() -> PathBuf {
+pub fn src_root() -> PathBuf {
     output_root().join("src")
 }
 
@@ -58,12 +58,35 @@ pub fn ensure(version: MuslVersion) -> Result<PathBuf> {
     }
     let suite = version.debian_suite();
     say(format!("fetch: musl {version} source package from Debian {suite}"));
-    let opts = apt_options()?;
     let log = output_root().join("logs").join(format!("fetch-musl-{version}.log"));
-    run_logged(Command::new("apt-get").args(&opts).arg("update"), &log)
+    fetch_source_package("musl", suite, Patches::Skip, &log, |unpacked| check_version(unpacked, version), &dest)?;
+    Ok(dest)
+}
+
+/// Whether `dpkg-source -x` applies the Debian patches of a source package.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Patches {
+    Apply,
+    Skip,
+}
+
+/// Download Debian `suite`'s source package `package` through the private apt
+/// configuration, unpack it beside `dest`, let `check` look at the unpacked
+/// tree, and rename it into `dest` (so `dest` exists only when complete).
+pub fn fetch_source_package(
+    package: &str,
+    suite: &str,
+    patches: Patches,
+    log: &Path,
+    check: impl FnOnce(&Path) -> Result<()>,
+    dest: &Path,
+) -> Result<()> {
+    let opts = apt_options()?;
+    run_logged(Command::new("apt-get").args(&opts).arg("update"), log)
         .with_context(|| format!("fetch: cannot read Debian {suite} source indexes"))?;
 
-    let work = src_root().join(format!("download-musl-{version}"));
+    let name = dest.file_name().context("fetch: destination has no name")?.to_string_lossy();
+    let work = src_root().join(format!("download-{name}"));
     remove_dir(&work)?;
     fs::create_dir_all(&work)?;
     // apt checks every file against the signed index's hashes while downloading.
@@ -72,23 +95,25 @@ pub fn ensure(version: MuslVersion) -> Result<PathBuf> {
             .current_dir(&work)
             .args(&opts)
             .args(["source", "--download-only"])
-            .arg(format!("musl/{suite}")),
-        &log,
+            .arg(format!("{package}/{suite}")),
+        log,
     )
-    .with_context(|| format!("fetch: cannot download the musl source package from Debian {suite}"))?;
+    .with_context(|| format!("fetch: cannot download the {package} source package from Debian {suite}"))?;
     let dsc = find_dsc(&work)?;
     let unpacked = work.join("unpacked");
+    let mut unpack = Command::new("dpkg-source");
+    unpack.current_dir(&work);
+    if patches == Patches::Skip {
+        unpack.arg("--skip-patches");
+    }
     // dpkg-source checks the .dsc's checksums of the tarballs: a corrupt package stops here.
-    run_logged(
-        Command::new("dpkg-source").current_dir(&work).args(["--skip-patches", "-x"]).arg(&dsc).arg(&unpacked),
-        &log,
-    )
-    .with_context(|| format!("fetch: corrupt musl source package {}", dsc.display()))?;
-    check_version(&unpacked, version)?;
-    remove_dir(&dest)?;
-    fs::rename(&unpacked, &dest)?;
+    run_logged(unpack.arg("-x").arg(&dsc).arg(&unpacked), log)
+        .with_context(|| format!("fetch: corrupt {package} source package {}", dsc.display()))?;
+    check(&unpacked)?;
+    remove_dir(dest)?;
+    fs::rename(&unpacked, dest)?;
     remove_dir(&work)?;
-    Ok(dest)
+    Ok(())
 }
 
 fn find_dsc(dir: &Path) -> Result<PathBuf> {

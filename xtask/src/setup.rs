@@ -20,9 +20,16 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("hyperfine", "startup benchmarks"),
     ("cpio", "initramfs images"),
     ("gdb", "debugger interoperability tests"),
+    ("gdb-multiarch", "gdb check of aarch64/armv7 programs through qemu-user's gdb stub"),
     ("dpkg-dev", "dpkg-source, to unpack musl's source package"),
     ("debian-archive-keyring", "verifies the source package indexes"),
     ("xz-utils", "source package compression"),
+    ("bzip2", "busybox's source tarball (real-programs test)"),
+    ("libc6-dev", "host C library for the build tools of busybox and sqlite3 (real-programs test)"),
+    ("linux-libc-dev", "Linux headers busybox's applets include (real-programs test, x86_64)"),
+    ("linux-libc-dev-arm64-cross", "the same Linux headers for aarch64 (real-programs test)"),
+    ("linux-libc-dev-armhf-cross", "the same Linux headers for armv7 (real-programs test)"),
+    ("tcl", "tclsh generates sqlite3's amalgamation (real-programs test)"),
 ];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];

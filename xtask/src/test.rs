@@ -1,5 +1,6 @@
 //! `cargo xtask test`: the whole suite, in the order that fails fastest.
 use crate::build;
+use crate::real;
 use crate::util::{run, say};
 use anyhow::Result;
 use std::process::Command;
@@ -60,6 +61,37 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
             "stormless-tests",
             "--test",
             "differential",
+        ]))?;
+        // The exported dynamic symbols of our libc.so against the reference's,
+        // then gdb's view of a program's libraries under both loaders.
+        for check in ["abi", "gdb"] {
+            say(format!("test: {check} check under musl {v}"));
+            run(cargo().env("STORMLESS_MUSL", v.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
+                "test",
+                "--quiet",
+                "-p",
+                "stormless-tests",
+                "--test",
+                check,
+            ]))?;
+        }
+    }
+
+    // Real programs from Debian source packages (busybox, lua 5.4, sqlite3):
+    // built against each sysroot once and cached, then run under both loaders.
+    for v in versions {
+        for a in arches {
+            real::ensure(*v, *a)?;
+        }
+        say(format!("test: real programs under musl {v}"));
+        let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
+        run(cargo().env("STORMLESS_MUSL", v.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
+            "test",
+            "--quiet",
+            "-p",
+            "stormless-tests",
+            "--test",
+            "real_programs",
         ]))?;
     }
     Ok(())

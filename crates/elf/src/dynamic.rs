@@ -25,6 +25,14 @@ impl<'a> Dynamic<'a> {
         DynamicEntries { dynamic: *self, next: 0 }
     }
 
+    /// Whether a `DT_NULL` entry ends the section inside the slice: only then may a reader that
+    /// stops at `DT_NULL` alone (musl's loops over `dynv`) walk it.
+    pub fn is_terminated(&self) -> bool {
+        let mut entries = self.entries();
+        entries.by_ref().for_each(drop);
+        entries.next == usize::MAX
+    }
+
     /// The string-table offsets of the `DT_NEEDED` entries, in order.
     pub fn needed(&self) -> NeededOffsets<'a> {
         NeededOffsets { entries: self.entries() }
@@ -209,6 +217,10 @@ mod tests {
             let d = Dynamic::new(&b, class);
             assert_eq!(d.needed().collect::<Vec<_>>(), [1, 2]);
             assert_eq!(Dynamic::new(&[], class).entries().count(), 0);
+            assert!(!d.is_terminated() && !Dynamic::new(&[], class).is_terminated());
+            let b = dyn_bytes(class, &[(DT_NEEDED, 1), (DT_NULL, 0)]);
+            assert!(Dynamic::new(&b, class).is_terminated());
+            assert!(!Dynamic::new(&b[..b.len() - 1], class).is_terminated());
         }
     }
 

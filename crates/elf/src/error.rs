@@ -34,6 +34,17 @@ pub enum Error {
     BadRelr,
     /// A note's name or descriptor runs past the end of its section or segment.
     BadNote,
+    /// `e_machine` is not the loading process's architecture.
+    BadMachine,
+    /// No `PT_LOAD` segment.
+    NoLoadSegment,
+    /// A segment the loader cannot map as described: `p_filesz > p_memsz`, `p_offset` and
+    /// `p_vaddr` not congruent modulo the page size, `PT_LOAD`s unordered or overlapping, a
+    /// `PT_TLS` image outside the file data.
+    BadSegment,
+    /// No dynamic section inside the mapped file data, one without `DT_NULL` before the end of
+    /// its segment, or tables and strings it names outside the mapping.
+    BadDynamic,
 }
 
 impl Error {
@@ -53,6 +64,10 @@ impl Error {
             Error::BadHashTable => "Exec format error (bad symbol hash table)",
             Error::BadRelr => "Exec format error (bad RELR relocation table)",
             Error::BadNote => "Exec format error (bad ELF note)",
+            Error::BadMachine => "Exec format error (wrong machine)",
+            Error::NoLoadSegment => "Exec format error (no loadable segment)",
+            Error::BadSegment => "Exec format error (bad loadable segment)",
+            Error::BadDynamic => "Exec format error (bad dynamic section)",
         }
     }
 }

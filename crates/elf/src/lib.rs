@@ -8,7 +8,7 @@
 //! [`Error`] or a `None`.
 //!
 //! Layout: [`header`] (file header, program headers), [`dynamic`] (the dynamic section and a
-//! musl-style summary of it), [`strtab`], [`symbols`], [`hash`] (SysV and GNU hash tables),
+//! musl-style summary of it), [`layout`] (the loader's checks of an object it maps), [`strtab`], [`symbols`], [`hash`] (SysV and GNU hash tables),
 //! [`reloc`] (REL, RELA, RELR and per-arch relocation numbers), [`note`], [`section`] (section
 //! headers, for the CLI) and [`consts`] (the generic ELF numbers, checked against `<elf.h>`).
 
@@ -23,6 +23,7 @@ pub mod dynamic;
 mod error;
 pub mod hash;
 pub mod header;
+pub mod layout;
 pub mod note;
 mod read;
 pub mod reloc;
@@ -38,4 +39,4 @@ pub use note::{Note, NoteAlign, Notes};
 pub use reloc::{Reloc, RelocFormat, Relocs, Relr};
 pub use section::{SectionHeader, SectionHeaders};
 pub use strtab::cstr;
-pub use symbols::{is_hidden_version, versym, Sym, SymbolTable};
+pub use symbols::{is_hidden_version, lfs64_base_name, time64_redirect, versym, Sym, SymbolTable, TIME64_REDIRECT_BUF};

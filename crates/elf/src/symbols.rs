@@ -109,6 +109,117 @@ pub fn is_hidden_version(versym: u16) -> bool {
     versym & VERSYM_HIDDEN != 0
 }
 
+/// musl 1.2.5's `get_lfs64`: the plain name an LFS64 alias (`fopen64`, `stat64`, …) resolves
+/// to, for programs linked against releases that still exported the aliases. `None` for every
+/// other name, as for names of 16 bytes or more (musl copies the name into a 16-byte buffer).
+pub fn lfs64_base_name(name: &[u8]) -> Option<&[u8]> {
+    /// musl 1.2.5's `lfs64_list`, in its order.
+    const LFS64_BASES: &[&[u8]] = &[
+        b"aio_cancel",
+        b"aio_error",
+        b"aio_fsync",
+        b"aio_read",
+        b"aio_return",
+        b"aio_suspend",
+        b"aio_write",
+        b"alphasort",
+        b"creat",
+        b"fallocate",
+        b"fgetpos",
+        b"fopen",
+        b"freopen",
+        b"fseeko",
+        b"fsetpos",
+        b"fstat",
+        b"fstatat",
+        b"fstatfs",
+        b"fstatvfs",
+        b"ftello",
+        b"ftruncate",
+        b"ftw",
+        b"getdents",
+        b"getrlimit",
+        b"glob",
+        b"globfree",
+        b"lio_listio",
+        b"lockf",
+        b"lseek",
+        b"lstat",
+        b"mkostemp",
+        b"mkostemps",
+        b"mkstemp",
+        b"mkstemps",
+        b"mmap",
+        b"nftw",
+        b"open",
+        b"openat",
+        b"posix_fadvise",
+        b"posix_fallocate",
+        b"pread",
+        b"preadv",
+        b"prlimit",
+        b"pwrite",
+        b"pwritev",
+        b"readdir",
+        b"scandir",
+        b"sendfile",
+        b"setrlimit",
+        b"stat",
+        b"statfs",
+        b"statvfs",
+        b"tmpfile",
+        b"truncate",
+        b"versionsort",
+        b"__fxstat",
+        b"__fxstatat",
+        b"__lxstat",
+        b"__xstat",
+    ];
+    if name.len() >= 16 {
+        return None;
+    }
+    if name == b"readdir64_r" {
+        return Some(b"readdir_r");
+    }
+    let base = name.strip_suffix(b"64")?;
+    LFS64_BASES.iter().copied().find(|&b| b == base)
+}
+
+/// `sizeof redir` in musl's `__dlsym_redir_time64`.
+pub const TIME64_REDIRECT_BUF: usize = 36;
+
+/// musl's `__dlsym_redir_time64` name mapping on 32-bit arches: `time` → `__time64`,
+/// `stat` → `__stat_time64`, `gmtime_r` → `__gmtime64_r`, `ctime_r` → `__ctime64_r`… Writes the
+/// NUL-terminated candidate into `buf` (truncated as musl's `snprintf` truncates) and returns its
+/// length; `None` when musl does not try a redirection. The caller uses the candidate only if
+/// libc defines it.
+pub fn time64_redirect(name: &[u8], buf: &mut [u8; TIME64_REDIRECT_BUF]) -> Option<usize> {
+    let full = name.len();
+    if !(4..TIME64_REDIRECT_BUF).contains(&full) {
+        return None;
+    }
+    let (stem, suffix2): (&[u8], &[u8]) = match name.strip_suffix(b"_r") {
+        Some(stem) => (stem, b"_r"),
+        None => (name, b""),
+    };
+    if stem.len() < 4 {
+        return None;
+    }
+    // musl compares the whole rest of the name, "_r" included, with "time".
+    let suffix: &[u8] = if &name[stem.len() - 4..] == b"time" { b"64" } else { b"_time64" };
+    let pieces: [&[u8]; 4] = [b"__", stem, suffix, suffix2];
+    let mut len = 0;
+    for &b in pieces.iter().flat_map(|p| p.iter()) {
+        if len + 1 == buf.len() {
+            break;
+        }
+        buf[len] = b;
+        len += 1;
+    }
+    buf[len] = 0;
+    Some(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +264,42 @@ mod tests {
         assert_eq!(versym(&v, 2), None);
         assert_eq!(versym(&v, usize::MAX), None);
         assert!(is_hidden_version(0x8002) && !is_hidden_version(2));
+    }
+
+    #[test]
+    fn lfs64_aliases_as_musl_1_2_5() {
+        assert_eq!(lfs64_base_name(b"fopen64"), Some(&b"fopen"[..]));
+        assert_eq!(lfs64_base_name(b"__fxstatat64"), Some(&b"__fxstatat"[..]));
+        assert_eq!(lfs64_base_name(b"readdir64_r"), Some(&b"readdir_r"[..]));
+        assert_eq!(lfs64_base_name(b"readdir64"), Some(&b"readdir"[..]));
+        // Not in the list, not an alias, or too long for musl's buffer.
+        assert_eq!(lfs64_base_name(b"memcpy64"), None);
+        assert_eq!(lfs64_base_name(b"fopen"), None);
+        assert_eq!(lfs64_base_name(b"64"), None);
+        assert_eq!(lfs64_base_name(b"posix_fallocate64"), None);
+        assert_eq!(lfs64_base_name(b"posix_fadvise64"), Some(&b"posix_fadvise"[..]));
+    }
+
+    fn redirect(name: &str) -> Option<std::string::String> {
+        let mut buf = [0u8; TIME64_REDIRECT_BUF];
+        let len = time64_redirect(name.as_bytes(), &mut buf)?;
+        assert_eq!(buf[len], 0);
+        Some(std::string::String::from_utf8(buf[..len].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn time64_redirect_names_as_musl() {
+        assert_eq!(redirect("time").as_deref(), Some("__time64"));
+        assert_eq!(redirect("difftime").as_deref(), Some("__difftime64"));
+        assert_eq!(redirect("stat").as_deref(), Some("__stat_time64"));
+        assert_eq!(redirect("gmtime_r").as_deref(), Some("__gmtime_time64_r"));
+        assert_eq!(redirect("clock_gettime").as_deref(), Some("__clock_gettime64"));
+        assert_eq!(redirect("ctime_r").as_deref(), Some("__ctime_time64_r"));
+        // Too short, or too long for musl's buffer.
+        assert_eq!(redirect("tim"), None);
+        assert_eq!(redirect("abc_r"), None);
+        assert_eq!(redirect(&"x".repeat(36)), None);
+        // snprintf truncation: 35 characters and the NUL.
+        assert_eq!(redirect(&"y".repeat(35)).unwrap().len(), 35);
     }
 }

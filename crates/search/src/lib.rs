@@ -41,6 +41,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod debug;
 pub mod errno;
 pub mod name;
 pub mod pathlist;
@@ -49,6 +50,7 @@ pub mod rpath;
 pub mod secure;
 pub mod syspath;
 
+pub use debug::DebugFlags;
 pub use errno::{exe_link_error_is_tolerated, search_continues_after_open_error};
 pub use name::{classify, fits_search, libc_alias, LibcAlias, NameKind};
 pub use pathlist::{is_separator, join, join_into, PathList};

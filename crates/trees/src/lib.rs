@@ -225,6 +225,44 @@ pub fn arch_dir(version: MuslVersion, arch: Arch) -> PathBuf {
     output_root().join(format!("musl-{version}")).join(arch.name())
 }
 
+/// Real programs built from Debian source packages against the sysroot
+/// (`xtask/src/real.rs`): `target/stormless/musl-<v>/<arch>/real`.
+#[derive(Clone, Debug)]
+pub struct RealPrograms {
+    pub root: PathBuf,
+}
+
+impl RealPrograms {
+    pub fn new(version: MuslVersion, arch: Arch) -> RealPrograms {
+        RealPrograms { root: arch_dir(version, arch).join("real") }
+    }
+
+    /// `store/<name>`: one package's installed files, Nix-store style.
+    pub fn store(&self, name: &str) -> PathBuf {
+        self.root.join("store").join(name)
+    }
+
+    /// The programs whose PT_INTERP is `loader`'s (`busybox` and a link per
+    /// applet, `lua`, `sqlite3`): `reference/bin` or `sysroot/bin`.
+    pub fn bin_dir(&self, loader: Loader) -> PathBuf {
+        self.root.join(loader.tree_dir()).join("bin")
+    }
+
+    /// Headers of the shared Lua library, for building C modules.
+    pub fn lua_include_dir(&self) -> PathBuf {
+        self.store("liblua5.4").join("include")
+    }
+
+    /// Marker written last, once every program exists for both loaders.
+    pub fn stamp(&self) -> PathBuf {
+        self.root.join(".complete")
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.stamp().is_file()
+    }
+}
+
 /// One built tree: `reference/` or `sysroot/`.
 #[derive(Clone, Debug)]
 pub struct Tree {

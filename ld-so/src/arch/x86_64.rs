@@ -18,11 +18,12 @@ pub const fn reloc_type(info: usize) -> u32 {
 
 // The entry point (musl's crt_arch.h): clear the frame pointer, pass the
 // kernel's stack pointer and &_DYNAMIC (PC-relative: nothing is relocated yet),
-// align the stack for the call.
+// align the stack for the call. No `.type`: musl's x86_64 crt_arch.h gives
+// none, and the exported symbol's type is part of the ABI (NOTYPE here, FUNC
+// on aarch64 and arm).
 global_asm!(
     ".text",
     ".globl _dlstart",
-    ".type _dlstart,@function",
     "_dlstart:",
     "    xor %rbp, %rbp",
     "    mov %rsp, %rdi",
@@ -106,6 +107,8 @@ pub fn reloc_kind(t: u32) -> Kind {
 pub const TLSDESC_BACKWARDS: bool = false;
 /// x86_64 still runs DT_INIT/DT_FINI (musl defines NO_LEGACY_INITFINI only elsewhere).
 pub const LEGACY_INIT_FINI: bool = true;
+/// `e_machine` of the objects this loader maps (a library of another machine is ENOEXEC).
+pub const ELF_MACHINE: u16 = stormless_elf::consts::EM_X86_64;
 pub const LDSO_ARCH: &str = "x86_64";
 pub const LDSO_ARCH_C: &core::ffi::CStr = c"x86_64";
 

@@ -1,0 +1,135 @@
+//! `LD_DEBUG=libs,statistics` (design.md §6): what the loader did, on
+//! stderr, in glibc's shape (`<pid>:\t…`). Nothing here runs, and no system
+//! call is made, unless the variable asks for it.
+// The macro forwards C varargs (pointers and integers) inside its unsafe call, as `dl_error!`.
+#![allow(clippy::macro_metavars_in_unsafe)]
+
+use crate::musl::ffi;
+use crate::state::state;
+use core::ffi::c_int;
+
+/// One diagnostic line when `LD_DEBUG` includes `libs`. The format's
+/// conversions are C's (the line goes through musl's `dprintf`).
+#[macro_export]
+macro_rules! debug_libs {
+    ($fmt:literal $(, $arg:expr)* $(,)?) => {
+        if $crate::state::state().debug.libs {
+            let pid = $crate::ld_debug::pid();
+            // SAFETY: a NUL-terminated literal format; arguments match its conversions.
+            unsafe { $crate::musl::ffi::dprintf(2, concat!("%10d:\t", $fmt, "\n\0").as_ptr().cast(), pid $(, $arg)*) };
+        }
+    };
+}
+
+/// Counters behind `LD_DEBUG=statistics`.
+#[derive(Clone, Copy)]
+pub struct Statistics {
+    pub opens: usize,
+    pub failed_opens: usize,
+    pub objects: usize,
+    /// CLOCK_MONOTONIC at the start of stage 3, in microseconds.
+    pub start_us: u64,
+}
+
+impl Statistics {
+    pub const ZERO: Statistics = Statistics { opens: 0, failed_opens: 0, objects: 0, start_us: 0 };
+}
+
+pub fn pid() -> c_int {
+    extern "C" {
+        fn getpid() -> c_int;
+    }
+    let st = state();
+    if st.debug_pid == 0 {
+        // SAFETY: a system call without arguments.
+        st.debug_pid = unsafe { getpid() };
+    }
+    st.debug_pid
+}
+
+/// Read `LD_DEBUG` (stage 3, after secure mode is known) and start the clock.
+pub fn init(value: *const u8, secure: bool) {
+    let st = state();
+    // SAFETY: getenv's result, NUL-terminated, or null.
+    let bytes = (!value.is_null()).then(|| unsafe { crate::mem::cstr(value as usize) });
+    st.debug = stormless_search::DebugFlags::parse(bytes, secure);
+    if st.debug.unknown {
+        let pid = pid();
+        // SAFETY: literal format, C string argument.
+        unsafe {
+            ffi::dprintf(
+                2,
+                c"%10d:\tLD_DEBUG: \"%s\" names something unknown (known: libs, statistics, all)\n".as_ptr(),
+                pid,
+                value,
+            )
+        };
+    }
+    if st.debug.statistics {
+        st.stats.start_us = now_us();
+    }
+}
+
+/// Count one attempt to open a file while searching.
+pub fn count_open(fd: c_int) {
+    let st = state();
+    if st.debug.statistics {
+        st.stats.opens += 1;
+        if fd < 0 {
+            st.stats.failed_opens += 1;
+        }
+    }
+}
+
+fn now_us() -> u64 {
+    extern "C" {
+        // 32-bit arches: the time64 entry point, as musl's headers redirect it.
+        #[cfg_attr(target_pointer_width = "32", link_name = "__clock_gettime64")]
+        fn clock_gettime(clock: c_int, ts: *mut u8) -> c_int;
+    }
+    const CLOCK_MONOTONIC: c_int = 1;
+    // struct timespec: 64-bit tv_sec, then tv_nsec in the next (little-endian) word.
+    let mut ts = [0u8; 16];
+    // SAFETY: the buffer is as large as musl's struct timespec on every arch here.
+    if unsafe { clock_gettime(CLOCK_MONOTONIC, ts.as_mut_ptr()) } != 0 {
+        return 0;
+    }
+    let sec = u64::from_le_bytes(ts[..8].try_into().unwrap_or_default());
+    let nsec = u32::from_le_bytes(ts[8..12].try_into().unwrap_or_default()) as u64;
+    sec * 1_000_000 + nsec / 1000
+}
+
+/// The `statistics` line, printed when startup hands over to the program.
+pub fn report_startup() {
+    let st = state();
+    if !st.debug.statistics {
+        return;
+    }
+    // The program, its libraries and the loader; not the kernel's vDSO,
+    // which is there or not depending on the kernel (qemu-user has none).
+    let vdso = core::ptr::addr_of_mut!(st.vdso);
+    let mut objects = 0usize;
+    let mut p = st.head;
+    while !p.is_null() {
+        if p != vdso {
+            objects += 1;
+        }
+        // SAFETY: the object list links live Dsos.
+        p = unsafe { (*p).next };
+    }
+    st.stats.objects = objects;
+    let us = now_us().saturating_sub(st.stats.start_us);
+    let pid = pid();
+    // SAFETY: literal format; usize arguments for %zu, u64 for %llu.
+    unsafe {
+        ffi::dprintf(
+            2,
+            c"%10d:\tstatistics: %zu objects, %zu opens while searching (%zu failed), startup %llu us\n".as_ptr(),
+            pid,
+            objects,
+            st.stats.opens,
+            st.stats.failed_opens,
+            us,
+        )
+    };
+}

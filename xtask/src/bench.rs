@@ -1,0 +1,463 @@
+//! `cargo xtask bench`: startup cost of a few programs under the reference
+//! loader and ours — wall time and peak RSS over interleaved runs (reference,
+//! ours, reference, ours, …, so load on the shared machine hits both alike),
+//! reported as medians with p10/p90, and the system calls of one traced run
+//! each. A measurement, not a test: the acceptance thresholds are printed and
+//! each row marked PASS/FAIL, but only a program that fails to run makes the
+//! command fail. The table also goes into `docs/bench.md`, in a section of its
+//! own per musl version and arch.
+use crate::util::say;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use stormless_tests::manifest::Fixture;
+use stormless_tests::{build, exec, fixtures_dir, syscalls};
+use stormless_trees::{arch_dir, workspace_root, Arch, Loader, MuslVersion, RealPrograms, Tree};
+
+/// The acceptance criterion of the loader issue: ours against the reference.
+const MAX_TIME_RATIO: f64 = 1.03;
+const MAX_RSS_RATIO: f64 = 1.05;
+
+/// Untimed rounds before the timed ones (page cache, CPU frequency).
+const WARMUP_ROUNDS: usize = 10;
+
+/// `PATH` of the measured programs (their environment is otherwise empty).
+const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Where a benchmarked program comes from.
+enum Source {
+    /// A fixture of the differential suite, built with each tree's `bin/cc`.
+    Fixture(&'static str),
+    /// Debian's busybox, built by `cargo xtask real` (not by the benchmark).
+    Busybox,
+}
+
+struct Benchmark {
+    name: &'static str,
+    source: Source,
+    args: &'static [&'static str],
+}
+
+const BENCHMARKS: &[Benchmark] = &[
+    Benchmark { name: "hello", source: Source::Fixture("hello"), args: &[] },
+    Benchmark { name: "relocheavy", source: Source::Fixture("relocheavy"), args: &[] },
+    Benchmark { name: "busybox true", source: Source::Busybox, args: &["true"] },
+];
+
+/// Debian's busybox for `tree`'s loader, if `cargo xtask real` has built it
+/// (`xtask/src/real.rs`: the reference's is a copy with PT_INTERP changed by patchelf).
+fn busybox(tree: &Tree) -> Option<PathBuf> {
+    let real = RealPrograms::new(tree.version, tree.arch);
+    real.is_complete().then(|| real.bin_dir(tree.loader).join("busybox"))
+}
+
+/// One run: wall time from spawn to reaping, and the child's peak RSS.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    max_rss_kib: u64,
+}
+
+/// p10, median, p90 (nearest rank) of some values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Spread {
+    p10: f64,
+    median: f64,
+    p90: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Spread {
+        assert!(!values.is_empty(), "no samples");
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        Spread { p10: rank(0.10), median: rank(0.50), p90: rank(0.90) }
+    }
+}
+
+/// What one loader did with one program.
+struct LoaderResult {
+    wall_us: Spread,
+    rss_kib: Spread,
+    calls: syscalls::Counts,
+}
+
+enum Outcome {
+    Measured {
+        reference: LoaderResult,
+        ours: LoaderResult,
+    },
+    /// Not available for this tree, and why (not an error).
+    Unavailable(String),
+    /// It did not run, or the loaders disagreed.
+    Failed(String),
+}
+
+pub fn run(arch: Arch, version: MuslVersion, rounds: usize) -> Result<()> {
+    if rounds == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let trees: Vec<Tree> = Loader::ALL.iter().map(|&l| Tree::new(version, arch, l)).collect();
+    for tree in &trees {
+        if !tree.is_complete() {
+            bail!(
+                "no complete {} tree at {} (run `cargo xtask build --arch {arch} --musl {version}`)",
+                tree.loader.tree_dir(),
+                tree.root.display()
+            );
+        }
+    }
+    let spawner = spawner(version)?;
+    let machine = Machine::describe();
+    let mut rows = Vec::new();
+    for bench in BENCHMARKS {
+        say(format!("bench: {} (musl {version}, {arch}, {rounds} interleaved rounds)", bench.name));
+        let outcome = match programs(bench, &trees) {
+            Ok(None) => {
+                Outcome::Unavailable(format!("not built: run `cargo xtask real --arch {arch} --musl {version}`"))
+            }
+            Ok(Some(programs)) => match measure(&spawner, &trees, &programs, bench, rounds) {
+                Ok((reference, ours)) => Outcome::Measured { reference, ours },
+                Err(e) => Outcome::Failed(format!("{e:#}")),
+            },
+            Err(e) => Outcome::Failed(format!("{e:#}")),
+        };
+        if let Outcome::Failed(why) = &outcome {
+            say(format!("bench: {}: {why}", bench.name));
+        }
+        rows.push((bench.name, outcome));
+    }
+    let report = report(arch, version, rounds, &machine, &rows);
+    println!("{report}");
+    let doc = workspace_root().join("docs").join("bench.md");
+    update_doc(&doc, &section_key(version, arch), &report)?;
+    say(format!("bench: wrote {}", doc.display()));
+    let failed: Vec<&str> = rows.iter().filter(|(_, o)| matches!(o, Outcome::Failed(_))).map(|(n, _)| *n).collect();
+    if !failed.is_empty() {
+        bail!("could not measure: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+/// What the benchmark builds and writes for `tree`: beside the suite's
+/// fixture builds, never in them, as the suite may run meanwhile.
+fn bench_dir(tree: &Tree) -> PathBuf {
+    arch_dir(tree.version, tree.arch).join("bench").join(tree.loader.tree_dir())
+}
+
+/// The program for each tree (reference first), or `None` if not built.
+fn programs(bench: &Benchmark, trees: &[Tree]) -> Result<Option<Vec<PathBuf>>> {
+    match bench.source {
+        Source::Fixture(name) => {
+            let fixture = Fixture::load(&fixtures_dir().join(name))?;
+            let built = trees
+                .iter()
+                .map(|tree| build::build_into(tree, &fixture, &bench_dir(tree).join(name)).map(|b| b.program))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(built))
+        }
+        Source::Busybox => Ok(trees.iter().map(busybox).collect()),
+    }
+}
+
+/// Check that both loaders run the program alike, count its system calls,
+/// then time interleaved rounds.
+fn measure(
+    spawner: &Path,
+    trees: &[Tree],
+    programs: &[PathBuf],
+    bench: &Benchmark,
+    rounds: usize,
+) -> Result<(LoaderResult, LoaderResult)> {
+    let arch = trees[0].arch;
+    let args: Vec<String> = bench.args.iter().map(|a| a.to_string()).collect();
+    // The untimed check runs under `timeout`: a hanging loader fails here, not in the loop.
+    let outcomes = programs.iter().map(|p| exec::run(arch, p, &args, &BTreeMap::new())).collect::<Result<Vec<_>>>()?;
+    for (outcome, loader) in outcomes.iter().zip(Loader::ALL) {
+        if outcome.status != 0 {
+            bail!("exits {} under {loader}: {}", outcome.status, outcome.stderr.trim_end());
+        }
+    }
+    if outcomes[0] != outcomes[1] {
+        bail!("output differs: reference {:?}, ours {:?}", outcomes[0], outcomes[1]);
+    }
+    let calls = trees
+        .iter()
+        .zip(programs)
+        .map(|(tree, program)| {
+            // In the benchmark's own directory: busybox's lives in someone else's.
+            let log = bench_dir(tree).join(format!("{}.strace", bench.name.replace(' ', "-")));
+            trace(arch, program, &args, &log)
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(rounds); programs.len()];
+    for round in 0..WARMUP_ROUNDS + rounds {
+        for (program, kept) in programs.iter().zip(samples.iter_mut()) {
+            let sample = run_once(spawner, arch, program, &args)?;
+            if round >= WARMUP_ROUNDS {
+                kept.push(sample);
+            }
+        }
+    }
+    let mut results = samples.into_iter().zip(calls).map(|(s, calls)| LoaderResult {
+        wall_us: Spread::of(&s.iter().map(|x| x.wall.as_secs_f64() * 1e6).collect::<Vec<_>>()),
+        rss_kib: Spread::of(&s.iter().map(|x| x.max_rss_kib as f64).collect::<Vec<_>>()),
+        calls,
+    });
+    let reference = results.next().context("no reference result")?;
+    let ours = results.next().context("no result for ours")?;
+    Ok((reference, ours))
+}
+
+/// The spawner (`xtask/bench/spawn.c`), compiled statically with the x86_64
+/// reference tree of `version`: it spawns and reaps each measured run.
+fn spawner(version: MuslVersion) -> Result<PathBuf> {
+    let host = Tree::new(version, Arch::X86_64, Loader::Reference);
+    if !host.is_complete() {
+        bail!(
+            "the benchmark's spawner is built with the x86_64 reference tree (run `cargo xtask build --arch x86_64 --musl {version}`)"
+        );
+    }
+    let source = workspace_root().join("xtask").join("bench").join("spawn.c");
+    let out = arch_dir(version, Arch::X86_64).join("bench").join("spawn");
+    std::fs::create_dir_all(out.parent().unwrap())?;
+    crate::util::output(
+        Command::new(host.cc()).args(["-static", "-O2", "-Wall", "-Werror", "-o"]).arg(&out).arg(&source),
+    )?;
+    Ok(out)
+}
+
+/// One run through the spawner; the program's own environment is `PATH` only.
+fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<Sample> {
+    let mut cmd = Command::new(spawner);
+    cmd.env_clear().env("PATH", PATH);
+    if let Some(qemu) = arch.qemu_user() {
+        cmd.arg(qemu);
+    }
+    let line = crate::util::output(cmd.arg(program).args(args))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("spawner printed {line:?}"))?;
+    let [ns, max_rss_kib, status] = fields[..] else { bail!("spawner printed {line:?}") };
+    if status != 0 {
+        bail!("{} failed in a timed run (wait status {status:#x})", program.display());
+    }
+    Ok(Sample { wall: Duration::from_nanos(ns), max_rss_kib })
+}
+
+/// Every system call of one run: `strace -f` natively, `qemu -strace` under
+/// emulation (its log lines have the same shape and go to stderr).
+fn trace(arch: Arch, program: &Path, args: &[String], scratch: &Path) -> Result<syscalls::Counts> {
+    std::fs::create_dir_all(scratch.parent().context("log without a directory")?)?;
+    let _ = std::fs::remove_file(scratch);
+    let mut cmd = match arch.qemu_user() {
+        None => {
+            let mut c = Command::new("strace");
+            c.args(["-f", "-qq", "-o"]).arg(scratch).arg(program);
+            c
+        }
+        Some(qemu) => {
+            let mut c = Command::new(qemu);
+            c.arg("-strace").arg(program);
+            c
+        }
+    };
+    let out = cmd
+        .args(args)
+        .env_clear()
+        .env("PATH", PATH)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot trace {}", program.display()))?;
+    if !out.status.success() {
+        bail!("traced run of {} failed ({})", program.display(), out.status);
+    }
+    let log = match arch.qemu_user() {
+        None => std::fs::read_to_string(scratch).with_context(|| format!("strace wrote no {}", scratch.display()))?,
+        Some(_) => String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    Ok(syscalls::parse(&log))
+}
+
+/// The machine the figures come from.
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+    kernel: String,
+    load: String,
+    date: String,
+}
+
+impl Machine {
+    fn describe() -> Machine {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let date = Command::new("date")
+            .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            load: read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+            date,
+        }
+    }
+}
+
+fn section_key(version: MuslVersion, arch: Arch) -> String {
+    format!("musl-{version}/{arch}")
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+/// The section for `docs/bench.md`, also what stdout shows (Markdown reads as plain text).
+fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[(&str, Outcome)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## musl {version}, {arch}\n");
+    let _ = writeln!(
+        s,
+        "Measured {} on {} CPU(s), {}, Linux {} (load average at start: {}). \
+         {rounds} interleaved rounds after {WARMUP_ROUNDS} warm-up rounds.",
+        m.date, m.cpus, m.cpu_model, m.kernel, m.load
+    );
+    if let Some(qemu) = arch.qemu_user() {
+        let _ = writeln!(s, "\nUnder `{qemu}`: times are emulated and peak RSS is qemu's own.");
+    }
+    let _ = writeln!(
+        s,
+        "\nWall time is spawn to reaping, as the parent sees it (µs); peak RSS is `ru_maxrss` of the child (KiB); \
+         system calls are those of one `strace -f` run (opens = open + openat)."
+    );
+    let _ = writeln!(s, "\n| program | loader | time p10 | time median | time p90 | peak RSS median | system calls | opens (failed) | stat family |");
+    let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    for (name, outcome) in rows {
+        match outcome {
+            Outcome::Measured { reference, ours } => {
+                for (loader, r) in [(Loader::Reference, reference), (Loader::Stormless, ours)] {
+                    let _ = writeln!(
+                        s,
+                        "| {name} | {loader} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} ({}) | {} |",
+                        r.wall_us.p10,
+                        r.wall_us.median,
+                        r.wall_us.p90,
+                        r.rss_kib.median,
+                        r.calls.calls,
+                        r.calls.opens,
+                        r.calls.failed_opens,
+                        r.calls.stats
+                    );
+                }
+            }
+            Outcome::Unavailable(why) => {
+                let _ = writeln!(s, "| {name} | — | {why} | | | | | | |");
+            }
+            Outcome::Failed(why) => {
+                let _ = writeln!(s, "| {name} | — | did not run: {} | | | | | | |", why.replace('\n', " "));
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nAcceptance, ours against the reference: median time ratio ≤ {MAX_TIME_RATIO}, median peak RSS ratio \
+         ≤ {MAX_RSS_RATIO}, no more system calls.\n"
+    );
+    let _ = writeln!(s, "| program | time ratio | peak RSS ratio | system calls (ours / reference) | verdict |");
+    let _ = writeln!(s, "|---|--:|--:|--:|---|");
+    for (name, outcome) in rows {
+        if let Outcome::Measured { reference, ours } = outcome {
+            let time = ours.wall_us.median / reference.wall_us.median;
+            let rss = ours.rss_kib.median / reference.rss_kib.median;
+            let ok = time <= MAX_TIME_RATIO && rss <= MAX_RSS_RATIO && ours.calls.calls <= reference.calls.calls;
+            let _ = writeln!(
+                s,
+                "| {name} | {time:.3} | {rss:.3} | {} / {} | {} |",
+                ours.calls.calls,
+                reference.calls.calls,
+                verdict(ok)
+            );
+        }
+    }
+    s
+}
+
+fn markers(key: &str) -> (String, String) {
+    (format!("<!-- bench:begin {key} -->"), format!("<!-- bench:end {key} -->"))
+}
+
+/// Replace the section `key` of the document (or append it), leaving the rest as it is.
+fn replace_section(doc: &str, key: &str, body: &str) -> String {
+    let (begin, end) = markers(key);
+    let block = format!("{begin}\n{}\n{end}", body.trim_end());
+    if let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) {
+        if b < e {
+            return format!("{}{block}{}", &doc[..b], &doc[e + end.len()..]);
+        }
+    }
+    let sep = if doc.is_empty() || doc.ends_with("\n\n") {
+        ""
+    } else if doc.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    format!("{doc}{sep}{block}\n")
+}
+
+fn update_doc(path: &Path, key: &str, body: &str) -> Result<()> {
+    let doc = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "# Startup benchmarks\n\n".into(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    crate::util::write_atomic(path, replace_section(&doc, key, body).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_nearest_rank() {
+        let values: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(Spread::of(&values), Spread { p10: 10.0, median: 50.0, p90: 90.0 });
+        assert_eq!(Spread::of(&[7.0]), Spread { p10: 7.0, median: 7.0, p90: 7.0 });
+        assert_eq!(Spread::of(&[3.0, 1.0, 2.0]).median, 2.0);
+    }
+
+    #[test]
+    fn sections_are_replaced_or_appended() {
+        let doc = "# Title\n\nintro\n";
+        let one = replace_section(doc, "musl-1.2.3/x86_64", "table A\n");
+        assert_eq!(
+            one,
+            "# Title\n\nintro\n\n<!-- bench:begin musl-1.2.3/x86_64 -->\ntable A\n<!-- bench:end musl-1.2.3/x86_64 -->\n"
+        );
+        let two = replace_section(&one, "musl-1.2.3/armv7", "table B");
+        let three = replace_section(&two, "musl-1.2.3/x86_64", "table C");
+        assert!(three.contains("table C") && three.contains("table B") && !three.contains("table A"), "{three}");
+        assert!(three.find("table C").unwrap() < three.find("table B").unwrap(), "kept in place: {three}");
+        assert!(three.starts_with("# Title\n\nintro\n\n"), "{three}");
+    }
+}
