@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use stormless_tests::build::{self, Built};
 use stormless_tests::manifest::{Fixture, Run};
 use stormless_tests::{exec, fixtures_dir, syscalls};
-use stormless_trees::{Arch, Loader, MuslVersion, Tree};
+use stormless_trees::{Loader, Tree};
 
 /// The loaders whose trees run the fixtures.
 const LOADERS: &[Loader] = &[Loader::Reference, Loader::Stormless];
@@ -31,20 +31,8 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn selection() -> Result<(MuslVersion, Vec<Arch>)> {
-    let version = match std::env::var("STORMLESS_MUSL") {
-        Ok(v) => v.parse().map_err(anyhow::Error::msg)?,
-        Err(_) => MuslVersion::DEFAULT,
-    };
-    let arches = match std::env::var("STORMLESS_ARCHES") {
-        Ok(list) => list.split(',').map(|a| a.parse().map_err(anyhow::Error::msg)).collect::<Result<Vec<Arch>>>()?,
-        Err(_) => Arch::ALL.to_vec(),
-    };
-    Ok((version, arches))
-}
-
 fn trials() -> Result<Vec<Trial>> {
-    let (version, arches) = selection()?;
+    let (version, arches) = stormless_tests::selection()?;
     let fixtures = std::sync::Arc::new(Fixture::all(&fixtures_dir())?);
     let mut trials = Vec::new();
     for &arch in &arches {

@@ -53,27 +53,12 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
 
     for v in versions {
         say(format!("test: fixtures under musl {v}"));
-        let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
-        run(cargo().env("STORMLESS_MUSL", v.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
-            "test",
-            "--quiet",
-            "-p",
-            "stormless-tests",
-            "--test",
-            "differential",
-        ]))?;
+        harness_target(*v, arches, "differential")?;
         // The exported dynamic symbols of our libc.so against the reference's,
         // then gdb's view of a program's libraries under both loaders.
         for check in ["abi", "gdb"] {
             say(format!("test: {check} check under musl {v}"));
-            run(cargo().env("STORMLESS_MUSL", v.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
-                "test",
-                "--quiet",
-                "-p",
-                "stormless-tests",
-                "--test",
-                check,
-            ]))?;
+            harness_target(*v, arches, check)?;
         }
     }
 
@@ -84,15 +69,20 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
             real::ensure(*v, *a)?;
         }
         say(format!("test: real programs under musl {v}"));
-        let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
-        run(cargo().env("STORMLESS_MUSL", v.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
-            "test",
-            "--quiet",
-            "-p",
-            "stormless-tests",
-            "--test",
-            "real_programs",
-        ]))?;
+        harness_target(*v, arches, "real_programs")?;
     }
     Ok(())
+}
+
+/// One test target of the harness crate, for musl `version` on `arches`.
+fn harness_target(version: MuslVersion, arches: &[Arch], target: &str) -> Result<()> {
+    let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
+    run(cargo().env("STORMLESS_MUSL", version.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
+        "test",
+        "--quiet",
+        "-p",
+        "stormless-tests",
+        "--test",
+        target,
+    ]))
 }
