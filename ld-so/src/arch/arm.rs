@@ -115,6 +115,8 @@ pub fn reloc_kind(t: u32) -> Kind {
 pub const TLSDESC_BACKWARDS: bool = true;
 /// musl defines NO_LEGACY_INITFINI for arm: DT_INIT/DT_FINI are not run.
 pub const LEGACY_INIT_FINI: bool = false;
+/// musl's `PAGE_SIZE` is `libc.page_size` here, known only from stage 3 on.
+pub const CONSTANT_PAGE_SIZE: bool = false;
 /// `e_machine` of the objects this loader maps (a library of another machine is ENOEXEC).
 pub const ELF_MACHINE: u16 = stormless_elf::consts::EM_ARM;
 pub const LDSO_ARCH: &str = "armhf";

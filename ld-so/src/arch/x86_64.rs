@@ -107,6 +107,8 @@ pub fn reloc_kind(t: u32) -> Kind {
 pub const TLSDESC_BACKWARDS: bool = false;
 /// x86_64 still runs DT_INIT/DT_FINI (musl defines NO_LEGACY_INITFINI only elsewhere).
 pub const LEGACY_INIT_FINI: bool = true;
+/// musl's `PAGE_SIZE` is a constant here (`PAGESIZE` in bits/limits.h).
+pub const CONSTANT_PAGE_SIZE: bool = true;
 /// `e_machine` of the objects this loader maps (a library of another machine is ENOEXEC).
 pub const ELF_MACHINE: u16 = stormless_elf::consts::EM_X86_64;
 pub const LDSO_ARCH: &str = "x86_64";
