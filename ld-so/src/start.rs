@@ -73,11 +73,13 @@ pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
     ldso.phdr = ldso.laddr(eh.e_phoff);
     ldso.phentsize = eh.e_phentsize;
     ldso.adopt_kernel_mapping();
-    if crate::musl::probed::MUSL_VERSION < (1, 2, 5) && !crate::arch::CONSTANT_PAGE_SIZE {
-        // musl 1.2.3 rounds the loader's own RELRO with PAGE_SIZE in stage 2,
-        // where on these arches it is libc.page_size, still 0: the range comes
-        // out empty and the loader's RELRO is never write-protected (1.2.5
-        // reads the page size from auxv first). Same here, same system calls.
+    if !crate::arch::CONSTANT_PAGE_SIZE {
+        // musl rounds the loader's own RELRO with PAGE_SIZE in stage 2, where
+        // on these arches it is libc.page_size, still 0: the range comes out
+        // empty and the loader's RELRO is never write-protected. (1.2.5 meant
+        // to fix this with `ldso_page_size`, but its `#ifndef PAGE_SIZE` comes
+        // after pthread_impl.h has included libc.h, which defines PAGE_SIZE as
+        // libc.page_size.) Same here, same system calls.
         ldso.relro_start = 0;
         ldso.relro_end = 0;
     }
