@@ -306,10 +306,10 @@ impl Dso {
     /// (relocation processing needs both for every symbol).
     pub fn string_hashed(&self, offset: usize) -> (&'static [u8], u32) {
         if offset >= self.strsz {
-            return (b"", stormless_elf::gnu_hash(b""));
+            return (b"", stormless_elf::GNU_HASH_SEED);
         }
         let at = self.strings + offset;
-        let (mut len, mut h) = (0usize, 5381u32);
+        let (mut len, mut h) = (0usize, stormless_elf::GNU_HASH_SEED);
         // SAFETY: the string starts inside the table, whose last byte is NUL.
         unsafe {
             loop {
@@ -317,7 +317,7 @@ impl Dso {
                 if c == 0 {
                     break;
                 }
-                h = h.wrapping_mul(33).wrapping_add(c as u32);
+                h = stormless_elf::gnu_hash_step(h, c);
                 len += 1;
             }
             (core::slice::from_raw_parts(at as *const u8, len), h)

@@ -26,13 +26,12 @@ macro_rules! debug_libs {
 pub struct Statistics {
     pub opens: usize,
     pub failed_opens: usize,
-    pub objects: usize,
     /// CLOCK_MONOTONIC at the start of stage 3, in microseconds.
     pub start_us: u64,
 }
 
 impl Statistics {
-    pub const ZERO: Statistics = Statistics { opens: 0, failed_opens: 0, objects: 0, start_us: 0 };
+    pub const ZERO: Statistics = Statistics { opens: 0, failed_opens: 0, start_us: 0 };
 }
 
 pub fn pid() -> c_int {
@@ -117,7 +116,6 @@ pub fn report_startup() {
         // SAFETY: the object list links live Dsos.
         p = unsafe { (*p).next };
     }
-    st.stats.objects = objects;
     let us = now_us().saturating_sub(st.stats.start_us);
     let pid = pid();
     // SAFETY: literal format; usize arguments for %zu, u64 for %llu.

@@ -657,12 +657,6 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         st.tls_cnt += 1;
         d.tls_id = st.tls_cnt;
         tls::assign_offset(&mut d.tls, false);
-        if let Some(x) = d.dl.as_mut() {
-            let w = core::mem::size_of::<usize>();
-            let dtv_words = (libc().threads_minus_1 as usize + 1) * (st.tls_cnt + 1);
-            x.new_dtv = x.tls_space.as_mut_ptr();
-            x.new_tls = (x.new_dtv as usize + dtv_words * w) as *mut u8;
-        }
         link_tls(d);
     }
     append(p);
@@ -687,13 +681,19 @@ fn reserve_thread_tls(d: &mut Dso) -> bool {
     // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
     let dtv_words = st.tls_cnt.checked_add(2).and_then(|n| n.checked_mul(threads));
     let image_words = d.tls.size.checked_add(d.tls.align).and_then(|b| b.checked_mul(threads)).map(|b| b.div_ceil(w));
-    let Some(words) = dtv_words.zip(image_words).and_then(|(a, b)| a.checked_add(b)) else { return false };
+    let (Some(dtv_words), Some(image_words)) = (dtv_words, image_words) else { return false };
+    let Some(words) = dtv_words.checked_add(image_words) else { return false };
     let mut space = Vec::new();
     if space.try_reserve_exact(words).is_err() {
         return false;
     }
     space.resize(words, 0);
-    d.dl().tls_space = space;
+    let x = d.dl();
+    x.tls_space = space;
+    // The dtvs first, then the TLS copies (the heap buffer stays put when the
+    // Dso moves into its box).
+    x.new_dtv = x.tls_space.as_mut_ptr();
+    x.new_tls = (x.new_dtv as usize + dtv_words * w) as *mut u8;
     true
 }
 

@@ -130,7 +130,6 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
         unsafe {
             match kind {
                 Kind::Symbolic | Kind::Got | Kind::Plt => mem::write(reloc_addr, sym_val.wrapping_add(addend)),
-                Kind::Relative => mem::write(reloc_addr, d.base.wrapping_add(addend)),
                 Kind::Copy => {
                     if let Some(s) = sym {
                         mem::copy(reloc_addr, sym_val, s.st_size);
@@ -163,7 +162,8 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
                     mem::write(reloc_addr, first);
                     mem::write(reloc_addr + WORD, second);
                 }
-                Kind::None => {}
+                // Both were handled before the symbol lookup.
+                Kind::None | Kind::Relative => {}
                 Kind::Unknown(t) => {
                     error::unsupported_relocation(d.name, t);
                     error::stop_at_runtime()?;

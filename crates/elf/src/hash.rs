@@ -22,7 +22,15 @@ pub fn sysv_hash(name: &[u8]) -> u32 {
 
 /// The GNU hash of a symbol name (DJB's `h * 33 + c` from 5381), as `DT_GNU_HASH` tables use.
 pub fn gnu_hash(name: &[u8]) -> u32 {
-    name.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)))
+    name.iter().fold(GNU_HASH_SEED, |h, &c| gnu_hash_step(h, c))
+}
+
+/// The GNU hash of the empty name; [`gnu_hash_step`] adds one byte. For callers that hash a
+/// NUL-terminated name while they measure it (the loader, in one pass over memory).
+pub const GNU_HASH_SEED: u32 = 5381;
+
+pub fn gnu_hash_step(h: u32, c: u8) -> u32 {
+    h.wrapping_mul(33).wrapping_add(u32::from(c))
 }
 
 /// A `DT_HASH` table: `nbucket`, `nchain`, then that many u32 buckets and chain links.

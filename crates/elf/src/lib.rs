@@ -33,7 +33,9 @@ pub mod symbols;
 
 pub use dynamic::{Dynamic, DynamicEntries, DynamicInfo, NeededOffsets};
 pub use error::Error;
-pub use hash::{gnu_hash, sysv_hash, GnuCandidates, GnuHashTable, SysvCandidates, SysvHashTable};
+pub use hash::{
+    gnu_hash, gnu_hash_step, sysv_hash, GnuCandidates, GnuHashTable, SysvCandidates, SysvHashTable, GNU_HASH_SEED,
+};
 pub use header::{program_headers_from, Class, Header, ProgramHeader, ProgramHeaders};
 pub use note::{Note, NoteAlign, Notes};
 pub use reloc::{Reloc, RelocFormat, Relocs, Relr};
