@@ -22,14 +22,6 @@ use std::time::{Duration, SystemTime};
 use stormless_tests::exec::{self, Outcome};
 use stormless_trees::{workspace_root, Arch, Loader, MuslVersion, RealPrograms, Tree};
 
-/// Scenarios whose shell starts busybox applets as new processes (fork and
-/// exec, the applet found through `PATH`). qemu-user cannot exec a program of
-/// another architecture without binfmt_misc, which neither this machine nor CI
-/// registers (it needs privileges on the host), so their trials are ignored on
-/// the arches that run under qemu-user; natively they run, and every pipeline
-/// stage starts through the loader under test.
-const EXECS_CHILD_PROGRAMS: &[&str] = &["busybox-sh-pipeline", "busybox-sh-script", "busybox-exit-status"];
-
 /// One program run of a scenario.
 struct Step {
     /// A name in the loader's `bin/` directory: `busybox`, an applet, `lua`, `sqlite3`.
@@ -308,8 +300,7 @@ fn trials() -> Result<Vec<Trial>> {
                 let trial = Trial::test(name, move || {
                     check(&programs, &SCENARIOS[i], loader).map_err(|e| Failed::from(format!("{e:#}")))
                 });
-                let cannot_exec = arch.qemu_user().is_some() && EXECS_CHILD_PROGRAMS.contains(&scenario.name);
-                trials.push(trial.with_ignored_flag(cannot_exec));
+                trials.push(trial);
             }
         }
     }

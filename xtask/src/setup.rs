@@ -3,7 +3,8 @@
 //! machine that has everything it only checks.
 use crate::util::{output, run_logged, say};
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use stormless_trees::{output_root, workspace_root, Arch};
 
@@ -40,7 +41,55 @@ pub fn ensure() -> Result<()> {
     debian_packages()?;
     rust_targets()?;
     patchelf()?;
+    binfmt()?;
     Ok(())
+}
+
+const BINFMT_DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+/// Programs under test that start other programs of their arch (busybox `sh`
+/// running applets) need the kernel to hand foreign ELF files to qemu-user:
+/// register a binfmt_misc handler per emulated arch (needs root, as the Debian
+/// packages do). The tests themselves still call qemu explicitly.
+fn binfmt() -> Result<()> {
+    let register = Path::new(BINFMT_DIR).join("register");
+    if !register.exists() {
+        say("setup: mounting binfmt_misc (so emulated programs can start emulated children)");
+        run_logged(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc", BINFMT_DIR]), &log_path("binfmt"))
+            .context("cannot mount binfmt_misc (setup needs root)")?;
+    }
+    for arch in Arch::ALL {
+        let Some(qemu) = arch.qemu_user() else { continue };
+        let name = format!("stormless-{}", arch.name());
+        if Path::new(BINFMT_DIR).join(&name).exists() {
+            continue;
+        }
+        let interpreter = Path::new("/usr/bin").join(qemu);
+        say(format!(
+            "setup: registering binfmt_misc handler {name}: {} ELF files run through {}",
+            arch,
+            interpreter.display()
+        ));
+        fs::write(&register, binfmt_rule(&name, arch, &interpreter))
+            .with_context(|| format!("cannot register the {name} binfmt_misc handler (setup needs root)"))?;
+    }
+    Ok(())
+}
+
+/// A binfmt_misc rule matching `arch`'s little-endian ELF executables and
+/// shared objects (e_type 2 or 3, e_machine), run by `interpreter`; `F` opens
+/// the interpreter now, so it works from any mount namespace.
+fn binfmt_rule(name: &str, arch: Arch, interpreter: &Path) -> String {
+    let class: u8 = if arch.pointer_width() == 64 { 2 } else { 1 };
+    let [m0, m1] = arch.elf_machine().to_le_bytes();
+    let magic = [0x7f, b'E', b'L', b'F', class, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, m0, m1];
+    // Everything must match but the ABI version byte and the low bit of e_type.
+    let mask = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff,
+        0xff,
+    ];
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("\\x{b:02x}")).collect::<String>();
+    format!(":{name}:M::{}:{}:{}:F", hex(&magic), hex(&mask), interpreter.display())
 }
 
 fn log_path(name: &str) -> PathBuf {
@@ -138,4 +187,21 @@ fn patchelf() -> Result<()> {
         bail!("setup: {} reports `{}`, expected `{PATCHELF_VERSION_LINE}`", bin.display(), v.trim());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binfmt_rules_match_each_arch_elf_header() {
+        let rule = binfmt_rule("stormless-aarch64", Arch::Aarch64, Path::new("/usr/bin/qemu-aarch64"));
+        assert_eq!(
+            rule,
+            ":stormless-aarch64:M::\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\
+             \\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64:F"
+        );
+        let arm = binfmt_rule("stormless-armv7", Arch::Armv7, Path::new("/usr/bin/qemu-arm"));
+        assert!(arm.contains("\\x46\\x01\\x01") && arm.contains("\\x28\\x00:"));
+    }
 }
