@@ -1,0 +1,309 @@
+//! The zero-copy reader.
+
+use core::fmt;
+
+use crate::{MAX_ITEM_LEN, MAX_NEEDED_LEN};
+
+/// Why a descriptor is not a usable table. Each variant names the first problem found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The descriptor does not end with the terminating empty name (`…\0\0`, or a lone `\0`
+    /// for an empty table): truncated or missing terminators.
+    Unterminated,
+    /// An entry has a name but its path list runs to the end of the descriptor.
+    MissingPathList,
+    /// A name is longer than [`MAX_NEEDED_LEN`](crate::MAX_NEEDED_LEN).
+    NeededTooLong,
+    /// An item (or an empty one, as in `a::b`) lacks its `=` or `?` prefix or its path.
+    BadItem,
+    /// An item's path is longer than [`MAX_ITEM_LEN`](crate::MAX_ITEM_LEN).
+    ItemTooLong,
+    /// A byte that cannot be part of a name or path as text: a control character or invalid
+    /// UTF-8.
+    NotText,
+}
+
+impl ParseError {
+    pub const fn message(self) -> &'static str {
+        match self {
+            ParseError::Unterminated => "table not terminated by an empty name",
+            ParseError::MissingPathList => "an entry lacks its path list",
+            ParseError::NeededTooLong => "a library name longer than NAME_MAX",
+            ParseError::BadItem => "a path list item without '=' or '?' or without a path",
+            ParseError::ItemTooLong => "a path longer than PATH_MAX",
+            ParseError::NotText => "bytes that are not text",
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// One item of a path list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Item<'a> {
+    /// `=file`: open exactly this file.
+    File(&'a [u8]),
+    /// `?dir`: open `dir/needed`, as a search of that one directory would.
+    Dir(&'a [u8]),
+}
+
+impl<'a> Item<'a> {
+    /// The prefix byte that marks this kind of item.
+    pub const fn prefix(&self) -> u8 {
+        match self {
+            Item::File(_) => b'=',
+            Item::Dir(_) => b'?',
+        }
+    }
+
+    /// The file or directory, without the prefix.
+    pub const fn path(&self) -> &'a [u8] {
+        match self {
+            Item::File(p) | Item::Dir(p) => p,
+        }
+    }
+
+    fn parse(raw: &'a [u8]) -> Result<Item<'a>, ParseError> {
+        let (&prefix, path) = raw.split_first().ok_or(ParseError::BadItem)?;
+        if path.is_empty() {
+            return Err(ParseError::BadItem);
+        }
+        if path.len() > MAX_ITEM_LEN {
+            return Err(ParseError::ItemTooLong);
+        }
+        match prefix {
+            b'=' => Ok(Item::File(path)),
+            b'?' => Ok(Item::Dir(path)),
+            _ => Err(ParseError::BadItem),
+        }
+    }
+}
+
+/// A validated table. Building one checks every byte once; reading it afterwards cannot fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table<'a> {
+    /// The entries without the final terminating NUL.
+    body: &'a [u8],
+}
+
+impl<'a> Table<'a> {
+    /// Validate a note descriptor. Trailing padding is not part of the descriptor: callers
+    /// pass exactly `descsz` bytes.
+    pub fn parse(desc: &'a [u8]) -> Result<Table<'a>, ParseError> {
+        let body = match desc {
+            [] => return Err(ParseError::Unterminated),
+            [body @ .., 0] => body,
+            _ => return Err(ParseError::Unterminated),
+        };
+        // body is `{ needed NUL pathlist NUL }`: empty, or ending with NUL.
+        if let Some(&last) = body.last() {
+            if last != 0 {
+                return Err(ParseError::Unterminated);
+            }
+        }
+        let mut fields = body.split(|&b| b == 0);
+        loop {
+            let needed = fields.next().unwrap_or_default();
+            // After the last pair, `split` yields the empty field after the final NUL.
+            if needed.is_empty() {
+                if fields.next().is_some() {
+                    // An empty name before the end: the terminator came early.
+                    return Err(ParseError::Unterminated);
+                }
+                break;
+            }
+            check_text(needed)?;
+            if needed.len() > MAX_NEEDED_LEN {
+                return Err(ParseError::NeededTooLong);
+            }
+            let list = fields.next().ok_or(ParseError::MissingPathList)?;
+            // The final empty field of `split` is not a path list.
+            if list.is_empty() && fields.clone().next().is_none() {
+                return Err(ParseError::MissingPathList);
+            }
+            check_text(list)?;
+            if !list.is_empty() {
+                for raw in list.split(|&b| b == b':') {
+                    Item::parse(raw)?;
+                }
+            }
+        }
+        Ok(Table { body })
+    }
+
+    /// The entries in table order.
+    pub fn entries(&self) -> Entries<'a> {
+        Entries { rest: self.body }
+    }
+
+    /// The path list of the first entry for `needed`, if any.
+    pub fn lookup(&self, needed: &[u8]) -> Option<Items<'a>> {
+        self.entries().find(|e| e.needed == needed).map(|e| e.items)
+    }
+
+    /// Whether the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+}
+
+/// Control characters and invalid UTF-8 are not text. NUL never reaches here.
+fn check_text(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || core::str::from_utf8(bytes).is_err() {
+        return Err(ParseError::NotText);
+    }
+    Ok(())
+}
+
+/// One entry: a `DT_NEEDED` (or `dlopen`) name and where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub needed: &'a [u8],
+    pub items: Items<'a>,
+}
+
+/// Iterator over a validated table's entries.
+#[derive(Clone, Debug)]
+pub struct Entries<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Entry<'a>;
+    fn next(&mut self) -> Option<Entry<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let mut fields = self.rest.splitn(3, |&b| b == 0);
+        let needed = fields.next()?;
+        let list = fields.next()?;
+        self.rest = fields.next().unwrap_or_default();
+        Some(Entry { needed, items: Items { rest: (!list.is_empty()).then_some(list) } })
+    }
+}
+
+/// Iterator over one path list's items, in search order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Items<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Items<'a> {
+    /// The path list as stored (`=a:?b`).
+    pub fn raw(&self) -> &'a [u8] {
+        self.rest.unwrap_or_default()
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Item<'a>;
+    fn next(&mut self) -> Option<Item<'a>> {
+        let rest = self.rest?;
+        let (raw, tail) = match rest.iter().position(|&b| b == b':') {
+            Some(colon) => (&rest[..colon], Some(&rest[colon + 1..])),
+            None => (rest, None),
+        };
+        self.rest = tail;
+        // Validated by Table::parse.
+        Item::parse(raw).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn items(t: &Table<'_>, name: &[u8]) -> Option<Vec<Item<'static>>> {
+        t.lookup(name).map(|i| i.map(|x| leak(x)).collect())
+    }
+
+    fn leak(item: Item<'_>) -> Item<'static> {
+        let path: &'static [u8] = std::boxed::Box::leak(item.path().to_vec().into_boxed_slice());
+        match item {
+            Item::File(_) => Item::File(path),
+            Item::Dir(_) => Item::Dir(path),
+        }
+    }
+
+    /// The descriptor patchelf 0.19.3 wrote for a program with RUNPATH
+    /// `$ORIGIN/../s1:/nonexist:/store/s2` needing libs2.so (abridged from a real run).
+    #[test]
+    fn patchelf_descriptor() {
+        let desc = b"libc.so\0?$ORIGIN/../s1:?/nonexist\0libs2.so\0?$ORIGIN/../s1:?/nonexist:=/store/s2/libs2.so\0\0";
+        let t = Table::parse(desc).unwrap();
+        assert_eq!(t.entries().count(), 2);
+        assert_eq!(
+            items(&t, b"libs2.so").unwrap(),
+            [Item::Dir(b"$ORIGIN/../s1"), Item::Dir(b"/nonexist"), Item::File(b"/store/s2/libs2.so")]
+        );
+        assert_eq!(items(&t, b"libs3.so"), None);
+        assert_eq!(t.lookup(b"libc.so").unwrap().raw(), b"?$ORIGIN/../s1:?/nonexist");
+    }
+
+    #[test]
+    fn empty_table_and_empty_list() {
+        let t = Table::parse(b"\0").unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.entries().count(), 0);
+        let t = Table::parse(b"liba.so\0\0\0").unwrap();
+        assert_eq!(items(&t, b"liba.so").unwrap(), []);
+    }
+
+    #[test]
+    fn first_entry_wins() {
+        let t = Table::parse(b"a\0=/x/a\0a\0=/y/a\0\0").unwrap();
+        assert_eq!(items(&t, b"a").unwrap(), [Item::File(b"/x/a")]);
+    }
+
+    #[test]
+    fn malformed() {
+        use ParseError::*;
+        let cases: &[(&[u8], ParseError)] = &[
+            (b"", Unterminated),
+            (b"liba.so", Unterminated),
+            (b"liba.so\0=/a", Unterminated),
+            (b"liba.so\0=/a\0", Unterminated),
+            (b"liba.so\0\0", MissingPathList),
+            (b"\0\0", Unterminated),
+            (b"liba.so\0=/a\0\0\0", Unterminated),
+            (b"liba.so\0/a\0\0", BadItem),
+            (b"liba.so\0=\0\0", BadItem),
+            (b"liba.so\0=/a::=/b\0\0", BadItem),
+            (b"liba.so\0=/a:\0\0", BadItem),
+            (b"liba.so\0!/a\0\0", BadItem),
+            (b"lib\x01.so\0=/a\0\0", NotText),
+            (b"liba.so\0=/\xff\0\0", NotText),
+            (b"liba.so\0=/a\n\0\0", NotText),
+        ];
+        for (desc, want) in cases {
+            assert_eq!(Table::parse(desc), Err(*want), "{}", desc.escape_ascii());
+        }
+        let mut long = b"liba.so\0=".to_vec();
+        long.extend(core::iter::repeat_n(b'a', MAX_ITEM_LEN + 1));
+        long.extend_from_slice(b"\0\0");
+        assert_eq!(Table::parse(&long), Err(ItemTooLong));
+        let mut ok = b"liba.so\0=".to_vec();
+        ok.extend(core::iter::repeat_n(b'a', MAX_ITEM_LEN));
+        ok.extend_from_slice(b"\0\0");
+        assert!(Table::parse(&ok).is_ok());
+        let mut name = std::vec![b'n'; MAX_NEEDED_LEN + 1];
+        name.extend_from_slice(b"\0=/a\0\0");
+        assert_eq!(Table::parse(&name), Err(NeededTooLong));
+    }
+
+    /// Every prefix of a valid descriptor but the whole is rejected: truncation is always
+    /// detected, since the terminator is the last byte.
+    #[test]
+    fn every_truncation_is_rejected() {
+        let desc = b"libc.so\0?$ORIGIN/../s1\0libs2.so\0=/store/s2/libs2.so:?/x\0\0";
+        for len in 0..desc.len() {
+            assert!(Table::parse(&desc[..len]).is_err(), "len {len}");
+        }
+        assert!(Table::parse(desc).is_ok());
+    }
+}
