@@ -15,6 +15,7 @@
 //! | [`expand_rpath`], [`Origin`], [`needs_exe_link`] | `fixup_rpath` (835–910; 899–974) |
 //! | [`sys_path_file`], [`sys_path`] | the `sys_path` block of `load_library` (1062–1099; 1126–1163) |
 //! | [`secure_mode`], [`effective_ld_library_path`] | `__dls3` (1750–1756, 1803–1806; 1819–1825, 1872–1878) |
+//! | [`table_item_path`] | nothing: step 3 of design.md §5, the resolution table, between `env_path` and the rpaths |
 //! | [`SearchPlan`] | `load_library`'s search loop over `env_path`, `p->needed_by`, `sys_path` (1053–1100; 1117–1164) and `dlopen`'s `load_library(file, head)` (2089; 2165) |
 //!
 //! ## musl 1.2.3 and 1.2.5
@@ -49,6 +50,7 @@ pub mod plan;
 pub mod rpath;
 pub mod secure;
 pub mod syspath;
+pub mod table;
 
 pub use debug::DebugFlags;
 pub use errno::{exe_link_error_is_tolerated, search_continues_after_open_error};
@@ -61,6 +63,7 @@ pub use rpath::{
 };
 pub use secure::{effective_ld_library_path, secure_mode};
 pub use syspath::{sys_path, sys_path_file, SysPathFile, DEFAULT_SYS_PATH};
+pub use table::{item_needs_exe_link, table_item_path, SkippedBecause};
 
 /// musl's `NAME_MAX`: the longest name `load_library` searches for.
 pub const NAME_MAX: usize = 255;

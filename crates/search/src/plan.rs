@@ -13,8 +13,8 @@ pub enum Source {
     /// `LD_LIBRARY_PATH` (or `--library-path`).
     LdLibraryPath,
     /// The requester's resolution table (`.note.nixos.ldcache`), consulted between
-    /// `LD_LIBRARY_PATH` and the rpaths (design.md §5 step 3). Reserved: [`SearchPlan`] never
-    /// produces it; table lookups will be inserted by the table crate.
+    /// `LD_LIBRARY_PATH` and the rpaths (design.md §5 step 3). [`SearchPlan`] never produces
+    /// it: the caller inserts [`table_item_path`](crate::table_item_path)'s candidates.
     Table,
     /// The rpath of the object `depth` steps up the `needed_by` chain: 0 is the requester
     /// itself, 1 the object that first loaded it, and so on.

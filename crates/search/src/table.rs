@@ -1,0 +1,105 @@
+//! Step 3 of design.md §5: the requester's resolution table (`.note.nixos.ldcache`, decoded by
+//! `stormless_ldcache`), turned into the pathnames to open. Consulted after `LD_LIBRARY_PATH`
+//! and before the rpaths; the first item that opens wins, and when none does the full search
+//! runs as if there were no table.
+//!
+//! An item stands for exactly what the uncached search would open at that point: `=file` is a
+//! `dir/name` that existed at embed time, `?dir` is one rpath directory probed now, with
+//! `$ORIGIN` expanded by the same [`expand_rpath`] as the rpath it came from, so secure mode
+//! drops the main program's `?$ORIGIN` items exactly as it drops its `$ORIGIN` rpaths.
+
+use alloc::vec::Vec;
+use stormless_ldcache::Item;
+
+use crate::pathlist::join;
+use crate::rpath::{expand_rpath, needs_exe_link, Expanded, IgnoredBecause, Origin};
+use crate::LOAD_LIBRARY_BUF_SIZE;
+
+/// Why an item gives nothing to open. None of these is an error: the next item is tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkippedBecause {
+    /// `dir/name` does not fit musl's `load_library` buffer, which `path_open` skips too.
+    TooLong,
+    /// `$ORIGIN` cannot be expanded here: the same reasons [`expand_rpath`] gives for a rpath.
+    Origin(IgnoredBecause),
+    /// `readlink("/proc/self/exe")` failed; the full search will meet (and report) the same.
+    ExeLinkFailed(i32),
+}
+
+/// Whether the loader must know the kernel-mapped main program's `/proc/self/exe` target to
+/// use `item`, so that `readlink` is issued only for an item that needs it.
+pub fn item_needs_exe_link(item: Item<'_>, secure: bool) -> bool {
+    matches!(item, Item::Dir(dir) if needs_exe_link(dir, secure))
+}
+
+/// The pathname `item` stands for when the requester looks for `name`. `origin` is the
+/// requester's, as for its rpath (see [`Origin`]); it is only read for a `?` item holding
+/// `$ORIGIN`.
+pub fn table_item_path(
+    item: Item<'_>,
+    name: &[u8],
+    origin: Origin<'_>,
+    secure: bool,
+) -> Result<Vec<u8>, SkippedBecause> {
+    match item {
+        Item::File(file) => Ok(file.to_vec()),
+        Item::Dir(dir) => {
+            let expanded = expand_rpath(Some(dir), origin, secure);
+            let dir = match &expanded {
+                Expanded::Verbatim(d) => *d,
+                Expanded::Substituted(d) => d.as_slice(),
+                Expanded::Ignored(why) => return Err(SkippedBecause::Origin(*why)),
+                Expanded::ExeLinkFailed(e) => return Err(SkippedBecause::ExeLinkFailed(*e)),
+                Expanded::Absent => unreachable!("expand_rpath(Some(_)) is never Absent"),
+            };
+            join(dir, name, LOAD_LIBRARY_BUF_SIZE).ok_or(SkippedBecause::TooLong)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_items_are_opened_as_written() {
+        let p = table_item_path(Item::File(b"/s/1/liba.so"), b"liba.so", Origin::ExeLinkUnavailable, true);
+        assert_eq!(p.unwrap(), b"/s/1/liba.so");
+    }
+
+    #[test]
+    fn dir_items_join_like_path_open() {
+        let p = table_item_path(Item::Dir(b"/s/2/"), b"liba.so", Origin::ObjectName(b"/x/l.so"), false);
+        assert_eq!(p.unwrap(), b"/s/2//liba.so");
+        let long = [b'd'; 256];
+        let p = table_item_path(Item::Dir(&long), &[b'n'; 255], Origin::ObjectName(b"/x/l.so"), false);
+        assert_eq!(p, Err(SkippedBecause::TooLong));
+    }
+
+    #[test]
+    fn origin_like_the_rpath_it_came_from() {
+        let lib = Origin::ObjectName(b"/store/a/lib/liba.so");
+        let p = table_item_path(Item::Dir(b"$ORIGIN/../../b/lib"), b"libb.so", lib, false);
+        assert_eq!(p.unwrap(), b"/store/a/lib/../../b/lib/libb.so");
+        // The main program in secure mode: its $ORIGIN items are not used (design.md §5).
+        let main = Origin::ExeLink(b"/opt/bin/prog");
+        let p = table_item_path(Item::Dir(b"$ORIGIN/../lib"), b"libb.so", main, true);
+        assert_eq!(p, Err(SkippedBecause::Origin(IgnoredBecause::SecureMainProgram)));
+        let p = table_item_path(Item::Dir(b"$ORIGIN/../lib"), b"libb.so", main, false);
+        assert_eq!(p.unwrap(), b"/opt/bin/../lib/libb.so");
+        // A library's $ORIGIN items still count in secure mode, as its rpath does.
+        assert!(table_item_path(Item::Dir(b"$ORIGIN"), b"libb.so", lib, true).is_ok());
+        let p = table_item_path(Item::Dir(b"$LIB/x"), b"libb.so", lib, false);
+        assert_eq!(p, Err(SkippedBecause::Origin(IgnoredBecause::UnsupportedToken)));
+        let p = table_item_path(Item::Dir(b"$ORIGIN"), b"libb.so", Origin::ExeLinkFailed(5), false);
+        assert_eq!(p, Err(SkippedBecause::ExeLinkFailed(5)));
+    }
+
+    #[test]
+    fn readlink_only_for_origin_dirs() {
+        assert!(item_needs_exe_link(Item::Dir(b"$ORIGIN/lib"), false));
+        assert!(!item_needs_exe_link(Item::Dir(b"$ORIGIN/lib"), true));
+        assert!(!item_needs_exe_link(Item::Dir(b"/lib"), false));
+        assert!(!item_needs_exe_link(Item::File(b"/$ORIGIN/lib"), false));
+    }
+}
