@@ -37,6 +37,10 @@ pub struct Dso {
     pub mark: bool,
     pub bfs_built: bool,
     pub runtime_loaded: bool,
+    /// Found through its requester's resolution table (`--list` marks it).
+    pub from_table: bool,
+    /// Whether this object's own resolution table was looked for yet.
+    pub table: crate::table::TableState,
     /// Direct dependencies first (`ndeps_direct`), then, once `bfs_built`, the
     /// rest of the breadth-first closure.
     pub deps: alloc::vec::Vec<*mut Dso>,
@@ -155,6 +159,8 @@ impl Dso {
             mark: false,
             bfs_built: false,
             runtime_loaded: false,
+            from_table: false,
+            table: crate::table::TableState::NotLookedFor,
             deps: alloc::vec::Vec::new(),
             deps_loaded: false,
             ndeps_direct: 0,

@@ -36,6 +36,7 @@ pub(crate) mod stage1;
 mod start;
 mod state;
 mod symbols;
+mod table;
 mod tls;
 
 #[cfg(not(test))]

@@ -20,8 +20,8 @@ use stormless_elf::layout::{self, Image, Segments};
 use stormless_elf::{program_headers_from, Class, Dynamic};
 use stormless_search as search;
 
-const O_RDONLY: c_int = 0;
-const O_CLOEXEC: c_int = 0o2000000;
+pub const O_RDONLY: c_int = 0;
+pub const O_CLOEXEC: c_int = 0o2000000;
 const MAP_PRIVATE: c_int = 2;
 const MAP_FIXED: c_int = 0x10;
 const MAP_ANONYMOUS: c_int = 0x20;
@@ -545,6 +545,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         _ => {}
     }
     let mut found: Vec<u8> = Vec::new();
+    let mut from_table = false;
     let by_path = name.contains(&b'/');
     let fd;
     if by_path {
@@ -568,6 +569,14 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         if st.env_path != 0 {
             // SAFETY: env_path is a C string from the environment or argv.
             f = path_open(name, unsafe { mem::cstr(st.env_path) }, ListSource::LdLibraryPath, &mut found);
+        }
+        // design.md §5 step 3: the requester's resolution table.
+        if f == -1 && !needed_by.is_null() {
+            // SAFETY: a live Dso.
+            if let Some(table_fd) = crate::table::open(name, unsafe { &mut *needed_by }, &mut found) {
+                f = table_fd;
+                from_table = true;
+            }
         }
         let mut p = needed_by;
         while f == -1 && !p.is_null() {
@@ -646,6 +655,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     temp.dev = dev;
     temp.ino = ino;
     temp.needed_by = needed_by;
+    temp.from_table = from_table;
     temp.runtime_loaded = st.runtime;
     temp.name = owned_name(&found);
     if !by_path {
@@ -663,8 +673,16 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     crate::debug_libs!(" mapped %s at %p", d.name, d.base as *const c_void);
     if st.ldd_mode {
         // SAFETY: C strings and a pointer for %p.
+        let mark = if from_table { c" [table]" } else { c"" };
         unsafe {
-            ffi::dprintf(1, c"\t%s => %s (%p)\n".as_ptr(), name_z(name).as_ptr(), d.name, d.base as *const c_void)
+            ffi::dprintf(
+                1,
+                c"\t%s => %s (%p)%s\n".as_ptr(),
+                name_z(name).as_ptr(),
+                d.name,
+                d.base as *const c_void,
+                mark.as_ptr(),
+            )
         };
     }
     p
@@ -719,7 +737,7 @@ pub unsafe fn free_owned_name(name: *const u8) {
     }
 }
 
-fn name_z(name: &[u8]) -> Vec<u8> {
+pub fn name_z(name: &[u8]) -> Vec<u8> {
     let mut v = name.to_vec();
     v.push(0);
     v

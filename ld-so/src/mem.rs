@@ -33,6 +33,15 @@ pub unsafe fn cstr(addr: usize) -> &'static [u8] {
     }
 }
 
+/// The `len` bytes at `addr`.
+///
+/// # Safety
+/// `addr..addr + len` must be mapped and readable, and stay so.
+pub unsafe fn bytes(addr: usize, len: usize) -> &'static [u8] {
+    // SAFETY: the caller guarantees the range is mapped.
+    unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
+}
+
 /// Copy `len` bytes.
 ///
 /// # Safety

@@ -1,0 +1,166 @@
+//! Step 3 of the search (design.md §5): the requester's resolution table, the
+//! `.note.nixos.ldcache` note patchelf ≥ 0.19 and `stormless embed` write.
+//!
+//! The note is read where it is mapped: a `PT_NOTE` inside the file-backed part
+//! of a `PT_LOAD`, so using a table costs no system call. It is decoded by
+//! `stormless_ldcache` (the CLI's decoder too) and validated once per object;
+//! what an item makes us open is `stormless_search::table_item_path`, the rule
+//! `stormless explain` predicts with. A table only saves failed probes: a name
+//! it does not list, or whose items all fail to open, goes through the full
+//! search, and a table that cannot be decoded is ignored (one `LD_DEBUG=libs`
+//! line), never trusted.
+// `debug_libs!` forwards C varargs into its unsafe dprintf call.
+#![allow(clippy::macro_metavars_in_unsafe)]
+
+use crate::dso::Dso;
+use crate::elf::{PT_LOAD, PT_NOTE};
+use crate::mem;
+use crate::musl::{ffi, libc};
+use alloc::vec::Vec;
+use core::ffi::{c_char, c_int};
+use stormless_elf::note::{NoteAlign, Notes};
+use stormless_ldcache::{Item, Table, NOTE_OWNER, NOTE_TYPE};
+use stormless_search as search;
+
+/// What is known of an object's own table, so that it is validated only once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TableState {
+    NotLookedFor,
+    /// No note, or one that could not be decoded.
+    Unusable,
+    Usable,
+}
+
+/// The descriptor of `d`'s resolution note, if it has one inside its mapped
+/// file data. A note outside every `PT_LOAD`'s file bytes is not read: those
+/// addresses may not be mapped.
+fn note_descriptor(d: &Dso) -> Option<&'static [u8]> {
+    for note in d.program_headers().filter(|ph| ph.p_type == PT_NOTE) {
+        let end = note.p_vaddr.checked_add(note.p_filesz)?;
+        let mapped = d.program_headers().any(|load| {
+            load.p_type == PT_LOAD
+                && note.p_vaddr >= load.p_vaddr
+                && load.p_vaddr.checked_add(load.p_filesz).is_some_and(|load_end| end <= load_end)
+        });
+        if !mapped {
+            continue;
+        }
+        // SAFETY: the range lies inside a mapped PT_LOAD's file data.
+        let area = unsafe { mem::bytes(d.laddr(note.p_vaddr), note.p_filesz) };
+        for n in Notes::new(area, NoteAlign::from_segment_align(note.p_align as u64)) {
+            match n {
+                Ok(n) if n.name == NOTE_OWNER && n.kind == NOTE_TYPE => return Some(n.desc),
+                Ok(_) => {}
+                // A note running past its segment: the area is not a note list.
+                Err(_) => {
+                    crate::debug_libs!(" ignoring the notes of %s: a note runs past its segment", d.name);
+                    break;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `d`'s table, decoded; None when it has none or it is unusable.
+fn table_of(d: &mut Dso) -> Option<Table<'static>> {
+    if d.table == TableState::Unusable {
+        return None;
+    }
+    let Some(desc) = note_descriptor(d) else {
+        d.table = TableState::Unusable;
+        return None;
+    };
+    if d.table == TableState::Usable {
+        return Some(Table::already_validated(desc));
+    }
+    match Table::parse(desc) {
+        Ok(t) => {
+            d.table = TableState::Usable;
+            Some(t)
+        }
+        Err(e) => {
+            if crate::state::state().debug.libs {
+                let why = crate::load::name_z(e.message().as_bytes());
+                crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, why.as_ptr());
+            }
+            d.table = TableState::Unusable;
+            None
+        }
+    }
+}
+
+/// Where `$ORIGIN` of the kernel-mapped main program points: read once, when
+/// an item first needs it.
+fn exe_origin(link: &mut Option<Result<Vec<u8>, c_int>>) -> search::Origin<'_> {
+    let result = link.get_or_insert_with(|| {
+        let mut buf = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
+        // SAFETY: readlink into `buf`.
+        let n = unsafe { ffi::readlink(c"/proc/self/exe".as_ptr(), buf.as_mut_ptr() as *mut c_char, buf.len()) };
+        if n < 0 {
+            Err(ffi::errno())
+        } else {
+            Ok(buf[..n as usize].to_vec())
+        }
+    });
+    match result {
+        Ok(target) => search::Origin::ExeLink(target),
+        Err(e) if search::exe_link_error_is_tolerated(*e) => search::Origin::ExeLinkUnavailable,
+        Err(e) => search::Origin::ExeLinkFailed(*e),
+    }
+}
+
+/// Open `name` through `requester`'s table: the descriptor of the first item
+/// that opens, its pathname in `found`. None when the table does not answer
+/// (no table, no entry, nothing opened, or an open error the full search must
+/// meet and report itself): the caller then searches as musl does.
+pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_int> {
+    let table = table_of(requester)?;
+    let items = table.lookup(name)?;
+    let st = crate::state::state();
+    if st.debug.libs {
+        let list = crate::load::name_z(items.raw());
+        crate::debug_libs!(" search resolution table: %s\t\t(of file %s)", list.as_ptr(), requester.name);
+    }
+    let secure = libc().secure != 0;
+    let mut link = None;
+    for item in items {
+        let origin = if requester.kernel_mapped && search::item_needs_exe_link(item, secure) {
+            exe_origin(&mut link)
+        } else if requester.kernel_mapped {
+            search::Origin::ExeLinkUnavailable
+        } else {
+            search::Origin::ObjectName(requester.name_bytes())
+        };
+        let Ok(mut path) = search::table_item_path(item, name, origin, secure) else {
+            debug_skipped(item);
+            continue;
+        };
+        path.push(0);
+        crate::debug_libs!("  trying file=%s", path.as_ptr());
+        // SAFETY: `path` is NUL-terminated.
+        let fd = unsafe { ffi::open(path.as_ptr() as *const c_char, crate::load::O_RDONLY | crate::load::O_CLOEXEC) };
+        crate::ld_debug::count_open(fd);
+        if fd >= 0 {
+            found.clear();
+            found.extend_from_slice(&path[..path.len() - 1]);
+            return Some(fd);
+        }
+        if !search::search_continues_after_open_error(ffi::errno()) {
+            break;
+        }
+        if matches!(item, Item::File(_)) {
+            crate::debug_libs!("  stale table entry: %s", path.as_ptr());
+        }
+    }
+    crate::debug_libs!(" nothing in the resolution table opened: full search");
+    None
+}
+
+fn debug_skipped(item: Item<'_>) {
+    if crate::state::state().debug.libs {
+        let raw = crate::load::name_z(item.path());
+        crate::debug_libs!("  table item not usable here: %c%s", item.prefix() as c_int, raw.as_ptr());
+    }
+}
