@@ -154,7 +154,10 @@ pub fn build_into(tree: &Tree, fixture: &Fixture, out: &Path) -> Result<Built> {
                     sources: vec![fixture.dir.join(&store.source)],
                     output: lib_dir(&out, name).join(format!("lib{name}.so")),
                     needs: vec![],
-                    runpath: vec![],
+                    runpath: match &store.runpath {
+                        Some(entries) => runpath(fixture, &out, Some(entries), &[]),
+                        None => vec![],
+                    },
                     cflags: &cflags,
                     ldflags: &[],
                     shared: Some(format!("lib{name}.so")),

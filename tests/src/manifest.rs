@@ -10,6 +10,7 @@
 //! [store]                       # optional: `count` libraries s1..sN from one source,
 //! count = 20                    # compiled with -DSTORE_INDEX=k, each in its own directory
 //! source = "storelib.c"
+//! runpath = ["store"]           # optional: each store library's RUNPATH (as the program's)
 //! cflags = ["@TLSDESC@"]           # optional, libs and program: `@TLSDESC@` = this arch's
 //!                               # flag for TLS descriptors (-mtls-dialect=gnu2 or =desc)
 //! [program]
@@ -151,6 +152,8 @@ pub struct Lib {
 pub struct Store {
     pub count: usize,
     pub source: String,
+    /// RUNPATH of every store library, as the program's (default: none).
+    pub runpath: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

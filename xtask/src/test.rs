@@ -55,8 +55,9 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         say(format!("test: fixtures under musl {v}"));
         harness_target(*v, arches, "differential")?;
         // The exported dynamic symbols of our libc.so against the reference's,
-        // then gdb's view of a program's libraries under both loaders.
-        for check in ["abi", "gdb"] {
+        // then gdb's view of a program's libraries under both loaders, then the
+        // resolution tables from the loader's side (tests/tests/tables.rs).
+        for check in ["abi", "gdb", "tables"] {
             say(format!("test: {check} check under musl {v}"));
             harness_target(*v, arches, check)?;
         }
