@@ -4,7 +4,7 @@
 //!   written by patchelf 0.19.3 and by `stormless embed`. With notes our loader makes exactly one
 //!   open per library and no failed one; without, the same Σ(k−1) = 780 failures as the
 //!   reference; in every case the same files are opened, in the same order. The reference
-//!   ignores the notes (same counts as without).
+//!   ignores the notes (same counts as without). `--list` marks the 40 as found by a table.
 //! - `overrides`: `LD_LIBRARY_PATH` and `LD_PRELOAD` still win over a table entry; a stale entry
 //!   (its file moved) falls back to the full search, which finds the file where the search
 //!   without a table finds it.
@@ -172,14 +172,29 @@ fn store40(version: MuslVersion, arch: Arch) -> Result<()> {
         (Loader::Stormless, Notes::Patchelf),
         (Loader::Stormless, Notes::Stormless),
     ] {
-        let built = build_variant(version, arch, loader, &f, notes, "acceptance")?;
-        let run = trace(arch, &built, &none, "run")?;
         let label = format!("{loader} with notes by {notes:?}");
+        let built = match build_variant(version, arch, loader, &f, notes, "acceptance") {
+            Ok(built) => built,
+            Err(e) => {
+                expect(format!("{label}: {e:#}"), false);
+                continue;
+            }
+        };
+        let run = trace(arch, &built, &none, "run")?;
         expect(
             format!("{label}: stdout {:?}, status {}", run.stdout, run.status),
             run.stdout == reference.stdout && run.status == 0,
         );
         expect(format!("{label}: opened {:?}", run.opened), run.opened == reference.opened);
+        // `--list` marks the libraries a table resolved (ours only; musl has no tables).
+        let tree = Tree::new(version, arch, loader);
+        let list = exec::run(arch, &tree.ldso(), &["--list".into(), built.program.display().to_string()], &none)?;
+        let marked = list.stdout.lines().filter(|l| l.contains(" => ") && l.ends_with(") [table]")).count();
+        let want_marked = if loader == Loader::Stormless && notes != Notes::None { 40 } else { 0 };
+        expect(
+            format!("{label}: --list marks {marked} libraries as found by a table:\n{}", list.stdout),
+            marked == want_marked,
+        );
         let want = if loader == Loader::Stormless && notes != Notes::None { (40, 0) } else { (820, 780) };
         expect(
             format!(
