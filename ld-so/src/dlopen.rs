@@ -164,7 +164,7 @@ fn load_and_commit(
     file: *const c_char,
     mode: c_int,
     checkpoint: &Checkpoint,
-    ctor_queue: &mut Option<Vec<*mut Dso>>,
+    ctor_queue: &mut Option<initfini::CtorQueue>,
 ) -> Result<*mut Dso, Abort> {
     let st = state();
     // SAFETY: `file` is the caller's NUL-terminated string.
@@ -183,12 +183,12 @@ fn load_and_commit(
     // SAFETY: `p` and its deps are live Dsos; the lock serialises loaders.
     let d = unsafe { &mut *p };
     if !initfini::constructed(d) {
-        *ctor_queue = Some(initfini::queue_ctors(p));
+        *ctor_queue = Some(initfini::queue_ctors(p)?);
     }
     let deps = d.deps.clone();
     if !d.relocated && mode & RTLD_LAZY != 0 {
         prepare_lazy(p)?;
-        for &dep in &deps {
+        for &dep in deps.iter() {
             // SAFETY: as above.
             if !unsafe { (*dep).relocated } {
                 prepare_lazy(dep)?;
@@ -198,7 +198,7 @@ fn load_and_commit(
     if !d.relocated || mode & RTLD_GLOBAL != 0 {
         // Global at least while relocating; reverted below unless RTLD_GLOBAL.
         add_syms(p);
-        for &dep in &deps {
+        for &dep in deps.iter() {
             add_syms(dep);
         }
     }

@@ -43,7 +43,7 @@ pub struct Dso {
     pub table: crate::table::TableState,
     /// Direct dependencies first (`ndeps_direct`), then, once `bfs_built`, the
     /// rest of the breadth-first closure.
-    pub deps: alloc::vec::Vec<*mut Dso>,
+    pub deps: crate::ptrlist::PtrList<2>,
     /// musl's `p->deps != 0`: the direct dependencies were loaded (possibly none).
     pub deps_loaded: bool,
     pub ndeps_direct: usize,
@@ -161,7 +161,7 @@ impl Dso {
             runtime_loaded: false,
             from_table: false,
             table: crate::table::TableState::NotLookedFor,
-            deps: alloc::vec::Vec::new(),
+            deps: crate::ptrlist::PtrList::new(),
             deps_loaded: false,
             ndeps_direct: 0,
             next_dep: 0,

@@ -81,6 +81,10 @@ pub fn recording_dependencies(dso: *const u8) {
     dl_error!("Error recording dependencies for %s", c(dso));
 }
 
+pub fn allocating_ctor_queue() {
+    dl_error!("Error allocating constructor queue: %m");
+}
+
 pub fn preparing_lazy(dso: *const u8) {
     dl_error!("Error preparing lazy relocation for %s: %m", c(dso));
 }

@@ -6,8 +6,8 @@ use crate::dso::Dso;
 use crate::elf::*;
 use crate::mem;
 use crate::musl::probed as p;
+use crate::ptrlist::PtrList;
 use crate::state::state;
-use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
 
@@ -39,29 +39,44 @@ extern "C" {
     fn pthread_self() -> usize;
 }
 
+/// A constructor queue; up to four objects inline (musl's `builtin_ctor_queue`).
+pub type CtorQueue = PtrList<4>;
+
 /// musl's `queue_ctors`: `dso` and everything it depends on, dependencies first.
-pub fn queue_ctors(dso: *mut Dso) -> Vec<*mut Dso> {
+/// An allocation failure is musl's: a message, then the `dlopen` fails (at
+/// startup the process exits after loading, as for other errors).
+pub fn queue_ctors(dso: *mut Dso) -> Result<CtorQueue, crate::error::Abort> {
     let st = state();
     if st.ldd_mode {
-        return Vec::new();
+        return Ok(CtorQueue::new());
     }
     // SAFETY (whole function): every pointer reached is a live Dso, and the
     // loader lock (or startup) keeps the graph still.
     unsafe {
+        // The queue's size, counted first as musl does, so that it is
+        // allocated once (or not at all, when it fits inline).
+        let mut cnt = 0;
         if (*dso).bfs_built {
-            let deps: &Vec<*mut Dso> = &(*dso).deps;
-            for &d in deps {
+            for &d in (*dso).deps.iter() {
                 (*d).mark = false;
+                cnt += 1;
             }
+            cnt += 1;
         } else {
             let mut q = st.head;
             while !q.is_null() {
                 (*q).mark = false;
+                cnt += 1;
                 q = (*q).next;
             }
         }
-        let mut queue = Vec::new();
-        let mut stack = alloc::vec![dso];
+        let mut queue = CtorQueue::new();
+        let mut stack = CtorQueue::new();
+        if queue.try_reserve_exact(cnt).is_err() || stack.try_reserve_exact(cnt).is_err() {
+            crate::error::allocating_ctor_queue();
+            return crate::error::stop_at_runtime().map(|()| CtorQueue::new());
+        }
+        stack.push(dso);
         (*dso).next_dep = 0;
         (*dso).mark = true;
         while let Some(mut p) = stack.pop() {
@@ -78,10 +93,10 @@ pub fn queue_ctors(dso: *mut Dso) -> Vec<*mut Dso> {
             }
             queue.push(p);
         }
-        for &q in &queue {
+        for &q in queue.iter() {
             (*q).mark = false;
         }
-        queue
+        Ok(queue)
     }
 }
 

@@ -31,6 +31,7 @@ mod load;
 mod mem;
 pub mod musl;
 mod newtls;
+mod ptrlist;
 mod reloc;
 pub(crate) mod stage1;
 mod start;

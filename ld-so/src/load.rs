@@ -773,7 +773,8 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         return Ok(());
     }
     // One allocation of the exact size, as musl's calloc(cnt+1): growing the
-    // vector would touch more malloc size classes (and cost mmap calls).
+    // vector would touch more malloc size classes (and cost mmap calls). Up to
+    // two entries stay inline, as musl's builtin_deps: no malloc at all.
     let is_head = p == st.head;
     let mut preloads = 0;
     if is_head {
@@ -784,7 +785,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         }
     }
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
-    let mut deps: Vec<*mut Dso> = Vec::new();
+    let mut deps = crate::ptrlist::PtrList::new();
     if deps.try_reserve_exact(preloads + needed).is_err() {
         crate::error::loading_dependencies(d.name);
         return crate::error::stop_at_runtime();
@@ -838,7 +839,7 @@ pub fn extend_bfs_deps(p: *mut Dso) -> Result<(), Abort> {
         if (*p).bfs_built {
             return Ok(());
         }
-        for &dep in &(*p).deps {
+        for &dep in (*p).deps.iter() {
             (*dep).mark = true;
         }
         let mut i = 0;
@@ -846,7 +847,7 @@ pub fn extend_bfs_deps(p: *mut Dso) -> Result<(), Abort> {
             let dep = (&(*p).deps)[i];
             let direct = &(&(*dep).deps)[..(*dep).ndeps_direct];
             let new = direct.iter().filter(|&&q| !(*q).mark).count();
-            if (*p).deps.try_reserve(new).is_err() {
+            if (*p).deps.try_reserve_exact(new).is_err() {
                 crate::error::recording_dependencies((*p).name);
                 crate::error::stop_at_runtime()?;
                 i += 1;

@@ -279,7 +279,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
     // Before final relocations: these may call malloc, which may become the
     // application's own once relocated.
-    st.main_ctor_queue = crate::initfini::queue_ctors(app_ptr());
+    st.main_ctor_queue = crate::initfini::queue_ctors(app_ptr()).unwrap_or_default();
     tls::update_size();
     let mut initial_tls = tls::builtin();
     if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {

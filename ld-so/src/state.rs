@@ -52,7 +52,7 @@ pub struct State {
     pub tls_offset: usize,
     pub tls_align: usize,
     pub static_tls_cnt: usize,
-    pub main_ctor_queue: alloc::vec::Vec<*mut Dso>,
+    pub main_ctor_queue: crate::initfini::CtorQueue,
     /// Stage 2 saves the inline addends of the loader's symbolic REL relocations
     /// here (stage 2's frame, which lives until the program exits), because
     /// applying them overwrites them and stage 3 applies them again.
@@ -91,7 +91,7 @@ pub static STATE: Global = Global(UnsafeCell::new(State {
     tls_offset: 0,
     tls_align: crate::tls::MIN_TLS_ALIGN,
     static_tls_cnt: 0,
-    main_ctor_queue: alloc::vec::Vec::new(),
+    main_ctor_queue: crate::ptrlist::PtrList::new(),
     saved_addends: ptr::null_mut(),
     apply_addends_to: 0,
 }));
