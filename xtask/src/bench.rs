@@ -54,11 +54,22 @@ fn busybox(tree: &Tree) -> Option<PathBuf> {
     real.is_complete().then(|| real.bin_dir(tree.loader).join("busybox"))
 }
 
-/// One run: wall time from spawn to reaping, and the child's peak RSS.
+/// One round of one loader: wall time from spawn to reaping and the child's
+/// peak RSS (`ru_maxrss`) of a timed run, and what a second, traced run had
+/// mapped when it exited (exact, from `smaps_rollup`; not timed).
 #[derive(Clone, Copy)]
 struct Sample {
     wall: Duration,
     max_rss_kib: u64,
+    resident: Resident,
+}
+
+/// Pages mapped at exit (KiB): all of them, and the anonymous ones (heap,
+/// stack, written data); the rest are file-backed (page cache).
+#[derive(Clone, Copy)]
+struct Resident {
+    total_kib: u64,
+    anon_kib: u64,
 }
 
 /// p10, median, p90 (nearest rank) of some values.
@@ -83,13 +94,17 @@ impl Spread {
 struct LoaderResult {
     wall_us: Spread,
     rss_kib: Spread,
+    /// Resident at exit: all, file-backed and anonymous KiB.
+    resident_kib: Spread,
+    file_kib: Spread,
+    anon_kib: Spread,
     calls: syscalls::Counts,
 }
 
 enum Outcome {
     Measured {
-        reference: LoaderResult,
-        ours: LoaderResult,
+        reference: Box<LoaderResult>,
+        ours: Box<LoaderResult>,
     },
     /// Not available for this tree, and why (not an error).
     Unavailable(String),
@@ -121,7 +136,7 @@ pub fn run(arch: Arch, version: MuslVersion, rounds: usize) -> Result<()> {
                 Outcome::Unavailable(format!("not built: run `cargo xtask real --arch {arch} --musl {version}`"))
             }
             Ok(Some(programs)) => match measure(&spawner, &trees, &programs, bench, rounds) {
-                Ok((reference, ours)) => Outcome::Measured { reference, ours },
+                Ok((reference, ours)) => Outcome::Measured { reference: Box::new(reference), ours: Box::new(ours) },
                 Err(e) => Outcome::Failed(format!("{e:#}")),
             },
             Err(e) => Outcome::Failed(format!("{e:#}")),
@@ -195,18 +210,33 @@ fn measure(
         })
         .collect::<Result<Vec<_>>>()?;
 
+    // Same page-cache start for both loaders: see `evict` in spawn.c. The
+    // warm-up rounds then read every file back in, each loader its own.
+    let files =
+        trees.iter().zip(programs).map(|(tree, program)| files_of(tree, program)).collect::<Result<Vec<_>>>()?;
+    let left = evict(spawner, &files.concat())?;
+    if left != 0 {
+        say(format!("bench: {}: {left} page(s) stayed in the page cache (mapped elsewhere?)", bench.name));
+    }
+
     let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(rounds); programs.len()];
     for round in 0..WARMUP_ROUNDS + rounds {
         for (program, kept) in programs.iter().zip(samples.iter_mut()) {
-            let sample = run_once(spawner, arch, program, &args)?;
+            let (wall, max_rss_kib) = run_once(spawner, arch, program, &args)?;
+            let resident = resident_at_exit(spawner, arch, program, &args)?;
             if round >= WARMUP_ROUNDS {
-                kept.push(sample);
+                kept.push(Sample { wall, max_rss_kib, resident });
             }
         }
     }
     let mut results = samples.into_iter().zip(calls).map(|(s, calls)| LoaderResult {
         wall_us: Spread::of(&s.iter().map(|x| x.wall.as_secs_f64() * 1e6).collect::<Vec<_>>()),
         rss_kib: Spread::of(&s.iter().map(|x| x.max_rss_kib as f64).collect::<Vec<_>>()),
+        resident_kib: Spread::of(&s.iter().map(|x| x.resident.total_kib as f64).collect::<Vec<_>>()),
+        file_kib: Spread::of(
+            &s.iter().map(|x| x.resident.total_kib.saturating_sub(x.resident.anon_kib) as f64).collect::<Vec<_>>(),
+        ),
+        anon_kib: Spread::of(&s.iter().map(|x| x.resident.anon_kib as f64).collect::<Vec<_>>()),
         calls,
     });
     let reference = results.next().context("no reference result")?;
@@ -232,10 +262,55 @@ fn spawner(version: MuslVersion) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// One run through the spawner; the program's own environment is `PATH` only.
-fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<Sample> {
+/// The files a run of `program` under `tree`'s loader maps: the loader
+/// (`libc.so`), the program and, for a fixture built by the benchmark, every
+/// file of its build (its libraries).
+fn files_of(tree: &Tree, program: &Path) -> Result<Vec<PathBuf>> {
+    let canonical = |p: &Path| p.canonicalize().with_context(|| format!("cannot resolve {}", p.display()));
+    let mut files = vec![canonical(&tree.ldso())?, canonical(program)?];
+    // A fixture's program is `<bench dir>/<fixture>/bin/<name>`.
+    if let Some(build) = program.parent().and_then(Path::parent).filter(|d| d.starts_with(bench_dir(tree))) {
+        let mut dirs = vec![build.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    dirs.push(entry.path());
+                } else if kind.is_file() {
+                    files.push(entry.path());
+                }
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Drop `files` from the page cache (`spawn --evict`); how many pages stayed.
+fn evict(spawner: &Path, files: &[PathBuf]) -> Result<u64> {
+    let line = crate::util::output(Command::new(spawner).arg("--evict").args(files))?;
+    line.trim().parse().with_context(|| format!("spawner printed {line:?}"))
+}
+
+/// One timed run through the spawner: wall time and `ru_maxrss` (KiB).
+fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<(Duration, u64)> {
+    let [ns, max_rss_kib] = spawn(spawner, None, arch, program, args)?;
+    Ok((Duration::from_nanos(ns), max_rss_kib))
+}
+
+/// One traced run (`spawn --resident`): what the program had mapped when it exited.
+fn resident_at_exit(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<Resident> {
+    let [total_kib, anon_kib] = spawn(spawner, Some("--resident"), arch, program, args)?;
+    Ok(Resident { total_kib, anon_kib })
+}
+
+/// Run the spawner (the program's own environment is `PATH` only) and return
+/// the two figures it prints before the wait status, which must be 0.
+fn spawn(spawner: &Path, mode: Option<&str>, arch: Arch, program: &Path, args: &[String]) -> Result<[u64; 2]> {
     let mut cmd = Command::new(spawner);
-    cmd.env_clear().env("PATH", PATH);
+    cmd.env_clear().env("PATH", PATH).args(mode);
     if let Some(qemu) = arch.qemu_user() {
         cmd.arg(qemu);
     }
@@ -245,11 +320,11 @@ fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Resu
         .map(str::parse)
         .collect::<Result<_, _>>()
         .with_context(|| format!("spawner printed {line:?}"))?;
-    let [ns, max_rss_kib, status] = fields[..] else { bail!("spawner printed {line:?}") };
+    let [first, second, status] = fields[..] else { bail!("spawner printed {line:?}") };
     if status != 0 {
-        bail!("{} failed in a timed run (wait status {status:#x})", program.display());
+        bail!("{} failed in a measured run (wait status {status:#x})", program.display());
     }
-    Ok(Sample { wall: Duration::from_nanos(ns), max_rss_kib })
+    Ok([first, second])
 }
 
 /// Every system call of one run: `strace -f` natively, `qemu -strace` under
@@ -339,7 +414,8 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
     let _ = writeln!(
         s,
         "Measured {} on {} CPU(s), {}, Linux {} (load average at start: {}). \
-         {rounds} interleaved rounds after {WARMUP_ROUNDS} warm-up rounds.",
+         {rounds} interleaved rounds after {WARMUP_ROUNDS} warm-up rounds; before the warm-up, the files each loader \
+         maps (`libc.so`, the program, its libraries) are dropped from the page cache, so both read them back alike.",
         m.date, m.cpus, m.cpu_model, m.kernel, m.load
     );
     if let Some(qemu) = arch.qemu_user() {
@@ -347,22 +423,30 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
     }
     let _ = writeln!(
         s,
-        "\nWall time is spawn to reaping, as the parent sees it (µs); peak RSS is `ru_maxrss` of the child (KiB); \
-         system calls are those of one `strace -f` run (opens = open + openat)."
+        "\nWall time is spawn to reaping, as the parent sees it (µs); peak RSS is `ru_maxrss` of the child (KiB), \
+         the judged figure; resident at exit is what a second, traced run of each round had mapped when it exited \
+         (KiB, `smaps_rollup`: file-backed and anonymous, medians; exact, where `ru_maxrss` moves in steps of up \
+         to 128 KiB); system calls are those of one `strace -f` run (opens = open + openat)."
     );
-    let _ = writeln!(s, "\n| program | loader | time p10 | time median | time p90 | peak RSS median | system calls | opens (failed) | stat family |");
-    let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        s,
+        "\n| program | loader | time p10 | time median | time p90 | peak RSS median | resident at exit: file | anon | \
+         system calls | opens (failed) | stat family |"
+    );
+    let _ = writeln!(s, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for (name, outcome) in rows {
         match outcome {
             Outcome::Measured { reference, ours } => {
                 for (loader, r) in [(Loader::Reference, reference), (Loader::Stormless, ours)] {
                     let _ = writeln!(
                         s,
-                        "| {name} | {loader} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} ({}) | {} |",
+                        "| {name} | {loader} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} ({}) | {} |",
                         r.wall_us.p10,
                         r.wall_us.median,
                         r.wall_us.p90,
                         r.rss_kib.median,
+                        r.file_kib.median,
+                        r.anon_kib.median,
                         r.calls.calls,
                         r.calls.opens,
                         r.calls.failed_opens,
@@ -371,10 +455,10 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
                 }
             }
             Outcome::Unavailable(why) => {
-                let _ = writeln!(s, "| {name} | — | {why} | | | | | | |");
+                let _ = writeln!(s, "| {name} | — | {why} | | | | | | | | |");
             }
             Outcome::Failed(why) => {
-                let _ = writeln!(s, "| {name} | — | did not run: {} | | | | | | |", why.replace('\n', " "));
+                let _ = writeln!(s, "| {name} | — | did not run: {} | | | | | | | | |", why.replace('\n', " "));
             }
         }
     }
@@ -383,8 +467,12 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
         "\nAcceptance, ours against the reference: median time ratio ≤ {MAX_TIME_RATIO}, median peak RSS ratio \
          ≤ {MAX_RSS_RATIO}, no more system calls.\n"
     );
-    let _ = writeln!(s, "| program | time ratio | peak RSS ratio | system calls (ours / reference) | verdict |");
-    let _ = writeln!(s, "|---|--:|--:|--:|---|");
+    let _ = writeln!(
+        s,
+        "| program | time ratio | peak RSS ratio | system calls (ours / reference) | verdict | \
+         resident at exit ratio (not judged) |"
+    );
+    let _ = writeln!(s, "|---|--:|--:|--:|---|--:|");
     for (name, outcome) in rows {
         if let Outcome::Measured { reference, ours } = outcome {
             let time = ours.wall_us.median / reference.wall_us.median;
@@ -392,10 +480,11 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
             let ok = time <= MAX_TIME_RATIO && rss <= MAX_RSS_RATIO && ours.calls.calls <= reference.calls.calls;
             let _ = writeln!(
                 s,
-                "| {name} | {time:.3} | {rss:.3} | {} / {} | {} |",
+                "| {name} | {time:.3} | {rss:.3} | {} / {} | {} | {:.3} |",
                 ours.calls.calls,
                 reference.calls.calls,
-                verdict(ok)
+                verdict(ok),
+                ours.resident_kib.median / reference.resident_kib.median
             );
         }
     }

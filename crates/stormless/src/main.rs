@@ -1,18 +1,59 @@
-//! `stormless`: the command-line tool for resolution tables.
-//!
-//! The table commands (`embed`, `show`, `check`, `explain`) arrive with the
-//! resolution-table issue; until then the tool only identifies itself, so that
-//! the build pipeline can install and smoke-test it.
-use clap::Parser;
+//! `stormless`: writes, shows, checks and explains the resolution tables
+//! (`.note.nixos.ldcache`) that the stormless dynamic linker reads before it searches.
+//! One module per command; `elf_image` (the ELF model), `rewrite` (placing the note, atomic
+//! writes), `resolution` (musl's rules: what a table holds, how the loader resolves) and
+//! `report` (messages and JSON) are shared. Format and behaviour: docs/tables.md.
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// Writes, shows, checks and explains the resolution tables
-/// (`.note.nixos.ldcache`) that the stormless dynamic linker reads before it
-/// searches. Table commands are not available in this build yet.
+use clap::{Parser, Subcommand};
+
+mod check;
+mod elf_image;
+mod embed;
+mod explain;
+mod report;
+mod resolution;
+mod rewrite;
+mod show;
+
+/// Writes, shows, checks and explains the resolution tables (`.note.nixos.ldcache`) that the
+/// stormless dynamic linker reads before it searches. Works on x86_64, aarch64 and armv7 ELF
+/// files from any host.
 #[derive(Parser)]
 #[command(name = "stormless", version)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let Cli {} = Cli::parse();
-    println!("stormless {}: no table commands in this build yet", env!("CARGO_PKG_VERSION"));
+#[derive(Subcommand)]
+enum Command {
+    Embed(embed::Args),
+    Show(show::Args),
+    Check(check::Args),
+    Explain(explain::Args),
+}
+
+fn main() -> ExitCode {
+    let ok = match Cli::parse().command {
+        Command::Embed(args) => embed::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--root DIR`, shared by the commands that look at the file system.
+#[derive(clap::Args, Clone, Debug, Default)]
+struct RootArg {
+    /// Resolve absolute paths inside this directory (a sysroot or an image being built); the
+    /// paths written and shown stay the run-time paths, without DIR.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
 }
