@@ -440,8 +440,9 @@ pub fn table_and_rpath_winners(
 mod tests {
     use super::*;
 
-    fn tree() -> (PathBuf, FileSystem) {
-        let dir = std::env::temp_dir().join(format!("stormless-resolution-{}", std::process::id()));
+    /// A scratch sysroot per test (tests run in parallel threads of one process).
+    fn tree(test: &str) -> (PathBuf, FileSystem) {
+        let dir = std::env::temp_dir().join(format!("stormless-resolution-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["store/a", "store/b", "store/empty"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
@@ -465,7 +466,7 @@ mod tests {
 
     #[test]
     fn items_follow_musl_rules_inside_the_root() {
-        let (dir, fs) = tree();
+        let (dir, fs) = tree("rules");
         let rpath = b"/store/empty:/store/a:/missing:/store/file:$ORIGIN/../b:rel:/store/b/:";
         assert_eq!(
             render(&table_items(Some(rpath), b"liba.so", &fs)),
@@ -496,7 +497,7 @@ mod tests {
 
     #[test]
     fn runtime_paths_drop_the_root() {
-        let (dir, fs) = tree();
+        let (dir, fs) = tree("second");
         assert_eq!(fs.runtime_path(&dir.join("store/a/liba.so")), b"/store/a/liba.so");
         assert_eq!(fs.host(b"/store/a"), dir.join("store/a"));
         assert_eq!(FileSystem::default().host(b"/store/a"), PathBuf::from("/store/a"));
