@@ -47,7 +47,8 @@ impl fmt::Display for ParseError {
 pub enum Item<'a> {
     /// `=file`: open exactly this file.
     File(&'a [u8]),
-    /// `?dir`: open `dir/needed`, as a search of that one directory would.
+    /// `?dir`: open `dir/needed`, as a search of that one directory would. An empty `dir` (what
+    /// patchelf writes for an empty RUNPATH entry) is skipped, as musl skips empty entries.
     Dir(&'a [u8]),
 }
 
@@ -69,7 +70,9 @@ impl<'a> Item<'a> {
 
     fn parse(raw: &'a [u8]) -> Result<Item<'a>, ParseError> {
         let (&prefix, path) = raw.split_first().ok_or(ParseError::BadItem)?;
-        if path.is_empty() {
+        // patchelf 0.19.3 writes a bare `?` for an empty RUNPATH entry (`a::b`, a trailing `:`);
+        // musl's search skips such entries, and so does the loader. An empty `=` names no file.
+        if path.is_empty() && prefix != b'?' {
             return Err(ParseError::BadItem);
         }
         if path.len() > MAX_ITEM_LEN {
@@ -259,6 +262,13 @@ mod tests {
         assert_eq!(t.entries().count(), 0);
         let t = Table::parse(b"liba.so\0\0\0").unwrap();
         assert_eq!(items(&t, b"liba.so").unwrap(), []);
+    }
+
+    /// patchelf's output for RUNPATH `/a::/b:`: bare `?` items, accepted and kept.
+    #[test]
+    fn empty_dir_items_from_patchelf() {
+        let t = Table::parse(b"liba.so\0?:=/b/liba.so:?\0\0").unwrap();
+        assert_eq!(items(&t, b"liba.so").unwrap(), [Item::Dir(b""), Item::File(b"/b/liba.so"), Item::Dir(b"")]);
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::LOAD_LIBRARY_BUF_SIZE;
 /// Why an item gives nothing to open. None of these is an error: the next item is tried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkippedBecause {
+    /// An empty `?` item (patchelf's rendering of an empty RUNPATH entry): musl's `path_open`
+    /// skips empty entries.
+    EmptyDir,
     /// `dir/name` does not fit musl's `load_library` buffer, which `path_open` skips too.
     TooLong,
     /// `$ORIGIN` cannot be expanded here: the same reasons [`expand_rpath`] gives for a rpath.
@@ -43,6 +46,7 @@ pub fn table_item_path(
 ) -> Result<Vec<u8>, SkippedBecause> {
     match item {
         Item::File(file) => Ok(file.to_vec()),
+        Item::Dir(b"") => Err(SkippedBecause::EmptyDir),
         Item::Dir(dir) => {
             let expanded = expand_rpath(Some(dir), origin, secure);
             let dir = match &expanded {
@@ -74,6 +78,12 @@ mod tests {
         let long = [b'd'; 256];
         let p = table_item_path(Item::Dir(&long), &[b'n'; 255], Origin::ObjectName(b"/x/l.so"), false);
         assert_eq!(p, Err(SkippedBecause::TooLong));
+    }
+
+    #[test]
+    fn empty_dir_items_are_skipped() {
+        let p = table_item_path(Item::Dir(b""), b"liba.so", Origin::ObjectName(b"/x/l.so"), false);
+        assert_eq!(p, Err(SkippedBecause::EmptyDir));
     }
 
     #[test]
