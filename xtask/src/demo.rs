@@ -48,7 +48,8 @@ pub fn run_demo(runs: usize) -> Result<()> {
     say(format!("demo: stormless embed {}", noted.out.display()));
     run(Command::new(&cli).arg("embed").arg(&noted.out))?;
     say(format!("demo: stormless explain {} (the first lines)", noted.program.display()));
-    let explained = output(Command::new(&cli).arg("explain").arg(&noted.program))?;
+    // Without cargo's environment: its LD_LIBRARY_PATH would be searched first.
+    let explained = output(Command::new(&cli).env_clear().arg("explain").arg(&noted.program))?;
     for line in explained.lines().take(8) {
         println!("    {line}");
     }
@@ -111,6 +112,8 @@ fn time(contenders: &[Contender], runs: usize, root: &Path) -> Result<Vec<f64>> 
     for round in 0..ROUNDS {
         let json = root.join(format!("hyperfine-{round}.json"));
         let mut cmd = Command::new("hyperfine");
+        // The programs get PATH only, as in the strace runs (cargo sets LD_LIBRARY_PATH).
+        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
         cmd.args(["-N", "--style", "none", "--warmup", "10", "--runs"])
             .arg((runs / ROUNDS).max(2).to_string())
             .arg("--export-json")

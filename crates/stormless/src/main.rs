@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let ok = match Cli::parse().command {
         Command::Embed(args) => embed::run(&args),
         Command::Show(args) => show::run(&args),
@@ -56,4 +57,13 @@ struct RootArg {
     /// paths written and shown stay the run-time paths, without DIR.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+}
+
+/// Rust ignores SIGPIPE, so `stormless explain … | head` would end in a "Broken pipe" panic
+/// when `head` exits; like readelf or ldd, be ended quietly by the signal instead.
+fn restore_default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
