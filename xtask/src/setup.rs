@@ -31,6 +31,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("linux-libc-dev-arm64-cross", "the same Linux headers for aarch64 (real-programs test)"),
     ("linux-libc-dev-armhf-cross", "the same Linux headers for armv7 (real-programs test)"),
     ("tcl", "tclsh generates sqlite3's amalgamation (real-programs test)"),
+    ("g++", "libfuzzer-sys compiles libFuzzer (fuzzing the resolution-table decoder)"),
 ];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
@@ -42,6 +43,7 @@ pub fn ensure() -> Result<()> {
     rust_targets()?;
     patchelf()?;
     binfmt()?;
+    fuzz_tools()?;
     Ok(())
 }
 
@@ -145,6 +147,39 @@ fn rust_targets() -> Result<()> {
             run_logged(Command::new("rustup").args(["component", "add", c]), &log_path("rustup"))
                 .with_context(|| format!("setup: cannot install Rust component {c}"))?;
         }
+    }
+    Ok(())
+}
+
+/// cargo-fuzz, from crates.io, pinned like patchelf.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// What `cargo xtask test` fuzzes the resolution-table decoder with (`crate::fuzz`): a nightly
+/// toolchain (cargo fuzz passes unstable compiler flags) and cargo-fuzz.
+fn fuzz_tools() -> Result<()> {
+    let toolchain = crate::fuzz::FUZZ_TOOLCHAIN;
+    let toolchains =
+        output(Command::new("rustup").args(["toolchain", "list"])).context("setup: cannot list rustup toolchains")?;
+    if !toolchains.lines().any(|l| l.starts_with(&format!("{toolchain}-"))) {
+        say(format!(
+            "setup: installing the Rust {toolchain} toolchain (cargo fuzz builds the decoder's fuzzers with it)"
+        ));
+        run_logged(
+            Command::new("rustup").args(["toolchain", "install", toolchain, "--profile", "minimal"]),
+            &log_path("rustup"),
+        )
+        .with_context(|| format!("setup: cannot install the Rust {toolchain} toolchain"))?;
+    }
+    let installed = output(Command::new("cargo").args(["fuzz", "--version"])).unwrap_or_default();
+    if installed.trim() != format!("cargo-fuzz {CARGO_FUZZ_VERSION}") {
+        say(format!(
+            "setup: installing cargo-fuzz {CARGO_FUZZ_VERSION} from crates.io (fuzzes the resolution-table decoder)"
+        ));
+        run_logged(
+            Command::new("cargo").args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION]),
+            &log_path("cargo-install"),
+        )
+        .context("setup: cannot install cargo-fuzz from crates.io")?;
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         "stormless-tests",
     ]))?;
     run(cargo().args(["test", "--quiet", "-p", "stormless-tests", "--lib"]))?;
+    crate::fuzz::fuzz_decoder()?;
 
     for v in versions {
         for a in arches {
@@ -56,8 +57,9 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         harness_target(*v, arches, "differential")?;
         // The exported dynamic symbols of our libc.so against the reference's,
         // then gdb's view of a program's libraries under both loaders, then the
-        // resolution tables from the loader's side (tests/tests/tables.rs).
-        for check in ["abi", "gdb", "tables"] {
+        // resolution tables from the loader's side (tests/tests/tables.rs), then the
+        // `stormless` CLI's promises (tests/tests/cli.rs).
+        for check in ["abi", "gdb", "tables", "cli"] {
             say(format!("test: {check} check under musl {v}"));
             harness_target(*v, arches, check)?;
         }

@@ -60,12 +60,16 @@ impl TableBuilder {
         entry.push(0);
         let start = entry.len();
         entry.push(0);
-        Table::parse(&entry).map_err(|e| match e {
-            ParseError::NeededTooLong => BuildError::BadNeeded(e),
-            ParseError::NotText if core::str::from_utf8(needed).is_err() || needed.iter().any(|&b| b < 0x20) => {
+        Table::parse(&entry).map_err(|e| {
+            // The name is at fault when it fails alone (with an empty list): the reader's own
+            // rules decide, rather than a copy of them (which once missed DEL, 0x7f).
+            let mut name_only = needed.to_vec();
+            name_only.extend_from_slice(&[0, 0, 0]);
+            if Table::parse(&name_only).is_err() {
                 BuildError::BadNeeded(e)
+            } else {
+                BuildError::BadPath(e)
             }
-            _ => BuildError::BadPath(e),
         })?;
         entry.truncate(start);
         self.body.extend_from_slice(&entry);
@@ -134,6 +138,10 @@ mod tests {
         assert!(matches!(b.push(b"a", &[Item::File(b"")]), Err(BuildError::BadPath(_))));
         assert!(matches!(b.push(b"a", &[Item::Dir(b"/\xff")]), Err(BuildError::BadPath(ParseError::NotText))));
         assert!(matches!(b.push(&[b'n'; 256], &[]), Err(BuildError::BadNeeded(ParseError::NeededTooLong))));
+        // DEL is a control character: the name is at fault, not the (valid or absent) path.
+        assert_eq!(b.push(b"a\x7f", &[]), Err(BuildError::BadNeeded(ParseError::NotText)));
+        assert_eq!(b.push(b"a\x7f", &[Item::File(b"/x")]), Err(BuildError::BadNeeded(ParseError::NotText)));
+        assert_eq!(b.push(b"a", &[Item::File(b"/x\x7f")]), Err(BuildError::BadPath(ParseError::NotText)));
         // Nothing half-written: the refused entries left no bytes.
         assert_eq!(b.finish(), b"\0");
     }
