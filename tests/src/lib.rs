@@ -8,6 +8,7 @@ pub mod derive;
 pub mod exec;
 pub mod gdb;
 pub mod manifest;
+pub mod real;
 pub mod syscalls;
 
 use std::path::PathBuf;

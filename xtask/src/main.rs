@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use stormless_trees::{Arch, MuslVersion};
 
 mod bench;
+mod boot;
 mod build;
 mod demo;
 mod fuzz;
@@ -62,6 +63,17 @@ enum Command {
         /// Timed rounds (each runs the reference, then ours), after a warm-up.
         #[arg(long, default_value_t = 200)]
         runs: usize,
+    },
+    /// Boot Debian's kernel under qemu-system with an initramfs whose every program starts through the
+    /// loader; judged by the console markers (logs in target/stormless/boot/).
+    Boot {
+        #[arg(long, default_value = "all")]
+        arch: ArchSel,
+        /// The loader in the image's /lib: ours, reference (the control) or both.
+        #[arg(long, default_value = "both")]
+        loader: boot::LoaderSel,
+        #[arg(long, default_value = "1.2.3")]
+        musl: MuslSel,
     },
     /// Build busybox, lua 5.4 and sqlite3 from Debian source packages against built trees.
     Real {
@@ -135,6 +147,16 @@ fn run(command: Command) -> Result<()> {
                 for a in &arch.0 {
                     bench::run(*a, *v, runs)?;
                 }
+            }
+            Ok(())
+        }
+        Command::Boot { arch, loader, musl } => {
+            for v in &musl.0 {
+                // The real programs are the image's userland (built once, then cached).
+                for a in &arch.0 {
+                    real::ensure(*v, *a)?;
+                }
+                boot::run(*v, &arch.0, &loader.0)?;
             }
             Ok(())
         }

@@ -28,27 +28,38 @@ fn apt_dir() -> PathBuf {
 
 /// apt options that point every state and config path into `target/`.
 fn apt_options() -> Result<Vec<String>> {
-    let apt = apt_dir();
-    for sub in ["lists/partial", "cache/archives/partial"] {
-        fs::create_dir_all(apt.join(sub))?;
-    }
-    let list = apt.join("sources.list");
     let mut text = String::new();
     for v in MuslVersion::ALL {
         text.push_str(&format!("deb-src [signed-by={KEYRING}] {MIRROR} {} main\n", v.debian_suite()));
     }
-    fs::write(&list, text)?;
-    Ok(vec![
-        format!("-o Dir::Etc::SourceList={}", list.display()),
-        "-o Dir::Etc::SourceParts=/dev/null".into(),
-        format!("-o Dir::State::Lists={}", apt.join("lists").display()),
-        format!("-o Dir::Cache={}", apt.join("cache").display()),
+    private_apt_options(&apt_dir(), &text, &[])
+}
+
+/// One `deb` line of Debian's main archive for `suite`, limited to `arches`
+/// (Debian names), for [`private_apt_options`].
+pub fn deb_line(suite: &str, arches: &[&str]) -> String {
+    format!("deb [arch={} signed-by={KEYRING}] {MIRROR} {suite} main\n", arches.join(","))
+}
+
+/// apt options for a private apt state in `dir` (its own sources list with
+/// `sources`, index lists and package cache), plus `extra` `-o` settings:
+/// the machine's apt configuration and state are never touched.
+pub fn private_apt_options(dir: &Path, sources: &str, extra: &[String]) -> Result<Vec<String>> {
+    for sub in ["lists/partial", "cache/archives/partial"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    let list = dir.join("sources.list");
+    fs::write(&list, sources)?;
+    let mut options = vec![
+        format!("Dir::Etc::SourceList={}", list.display()),
+        "Dir::Etc::SourceParts=/dev/null".into(),
+        format!("Dir::State::Lists={}", dir.join("lists").display()),
+        format!("Dir::Cache={}", dir.join("cache").display()),
         // Files land in target/, which apt's unprivileged sandbox user may not reach.
-        "-o APT::Sandbox::User=root".into(),
-    ]
-    .into_iter()
-    .flat_map(|o| o.splitn(2, ' ').map(String::from).collect::<Vec<_>>())
-    .collect())
+        "APT::Sandbox::User=root".into(),
+    ];
+    options.extend(extra.iter().cloned());
+    Ok(options.into_iter().flat_map(|o| ["-o".to_string(), o]).collect())
 }
 
 pub fn ensure(version: MuslVersion) -> Result<PathBuf> {

@@ -74,6 +74,11 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         say(format!("test: real programs under musl {v}"));
         harness_target(*v, arches, "real_programs")?;
     }
+
+    // A whole userland booted through each loader under qemu-system (qemu/,
+    // xtask/src/boot.rs), per arch: once, with the first musl version asked for.
+    say(format!("test: boot tests under musl {}", versions[0]));
+    crate::boot::run(versions[0], arches, &stormless_trees::Loader::ALL)?;
     Ok(())
 }
 
