@@ -4,6 +4,7 @@ use crate::state::{Debug, DEBUG};
 
 /// gdb sets a breakpoint here and reads `_dl_debug_addr` when it hits.
 #[inline(never)]
+#[link_section = ".text.startup.stormless"]
 pub extern "C" fn dl_debug_state() {
     core::hint::black_box(());
 }
@@ -18,4 +19,5 @@ pub static DL_DEBUG_ADDR: DebugAddr = DebugAddr(DEBUG.0.get());
 
 /// In libc.so the loader installs the thread pointer; musl's static-linking
 /// `__init_tls` must do nothing here.
+#[link_section = ".text.startup.stormless"]
 pub extern "C" fn init_tls(_auxv: *mut usize) {}

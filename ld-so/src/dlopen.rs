@@ -183,7 +183,9 @@ fn load_and_commit(
     // SAFETY: `p` and its deps are live Dsos; the lock serialises loaders.
     let d = unsafe { &mut *p };
     if !initfini::constructed(d) {
-        *ctor_queue = Some(initfini::queue_ctors(p)?);
+        let mut queue = initfini::CtorQueue::new();
+        initfini::queue_ctors(p, &mut queue)?;
+        *ctor_queue = Some(queue);
     }
     let deps = d.deps.clone();
     if !d.relocated && mode & RTLD_LAZY != 0 {
@@ -260,7 +262,7 @@ fn redo_lazy_relocs() {
         x.lazy = Some(Vec::with_capacity(waiting.len()));
         // Entries are RELA-shaped (offset, info, addend); what is still
         // missing goes back on the object's list, so nothing can fail here.
-        let _ = reloc::do_relocs(p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD, 3);
+        let _ = reloc::do_relocs::<3>(p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD);
         let x = d.dl();
         if x.lazy.as_ref().is_some_and(|l| !l.is_empty()) {
             x.lazy_next = st.lazy_head;

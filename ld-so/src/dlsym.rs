@@ -104,12 +104,13 @@ fn do_dlsym(handle: *mut c_void, name: *const c_char, ra: *mut c_void) -> *mut c
     };
     // SAFETY: a live Dso.
     let dd = unsafe { &*def.dso };
-    if def.sym.typ() == STT_TLS {
-        let v = [dd.tls_id, def.sym.st_value.wrapping_sub(DTP_OFFSET)];
+    let sym = def.sym();
+    if sym.typ() == STT_TLS {
+        let v = [dd.tls_id, sym.st_value.wrapping_sub(DTP_OFFSET)];
         // SAFETY: {module, offset} of a loaded module, as __tls_get_addr takes.
         return unsafe { __tls_get_addr(v.as_ptr()) };
     }
-    dd.laddr(def.sym.st_value) as *mut c_void
+    dd.laddr(sym.st_value) as *mut c_void
 }
 
 /// `__dlsym_redir_time64`: on 32-bit arches a program built with 64-bit

@@ -4,6 +4,7 @@
 use crate::elf::*;
 use crate::mem;
 use crate::musl::TlsModule;
+use core::num::NonZeroUsize;
 use core::ptr;
 
 /// The first five fields are `struct link_map` (`l_addr`, `l_name`, `l_ld`,
@@ -208,7 +209,10 @@ impl Dso {
         DynIter { at: self.dynv }
     }
 
-    /// musl's `decode_vec` of this object's dynamic section.
+    /// musl's `decode_vec` of this object's dynamic section. One copy for
+    /// all its callers, as musl's `decode_vec`.
+    #[inline(never)]
+    #[link_section = ".text.startup.stormless"]
     pub fn decoded(&self) -> Decoded {
         Decoded::from(self.dynamic())
     }
@@ -223,6 +227,7 @@ impl Dso {
     }
 
     /// musl's `decode_dyn`.
+    #[link_section = ".text.startup.stormless"]
     pub fn decode_dyn(&mut self) {
         let d = self.decoded();
         self.syms = self.laddr(d.get(DT_SYMTAB));
@@ -250,6 +255,7 @@ impl Dso {
     /// musl's `kernel_mapped_dso`: an object the kernel (or stage 0) mapped.
     /// Returns the largest PT_GNU_STACK size seen, for `__default_stacksize`.
     /// Runs in stage 2 for the loader itself, so it must not allocate.
+    #[link_section = ".text.startup.stormless"]
     pub fn adopt_kernel_mapping(&mut self) -> usize {
         let (mut min, mut max, mut stack) = (usize::MAX, 0usize, 0usize);
         for i in 0..self.phnum {
@@ -281,11 +287,24 @@ impl Dso {
     /// Symbol `index`; one past the symbol table's readable region reads as an
     /// undefined, unnamed symbol (no lookup or relocation can use it).
     pub fn sym(&self, index: usize) -> Sym {
-        let at = index.checked_mul(Sym::SIZE).and_then(|o| self.syms.checked_add(o));
-        match at {
-            // SAFETY: the whole entry lies below syms_end, inside the mapping.
-            Some(at) if at.checked_add(Sym::SIZE).is_some_and(|end| end <= self.syms_end) => unsafe { Sym::read(at) },
-            _ => Sym::UNDEFINED,
+        match self.sym_entry(index) {
+            // SAFETY: sym_entry returns only entries wholly inside the mapping.
+            Some(at) => unsafe { Sym::read(at.get()) },
+            None => Sym::UNDEFINED,
+        }
+    }
+
+    /// The address of symbol `index`'s entry, if the whole entry lies in the
+    /// symbol table's readable region.
+    pub fn sym_entry(&self, index: usize) -> Option<NonZeroUsize> {
+        // One comparison with the number of whole entries below syms_end (a
+        // division by a constant, no overflow checks on the hot path).
+        if index < self.syms_end.saturating_sub(self.syms) / Sym::SIZE {
+            // syms + (index + 1) * SIZE <= syms_end: no overflow, and an
+            // address inside a mapping is never 0.
+            NonZeroUsize::new(self.syms + index * Sym::SIZE)
+        } else {
+            None
         }
     }
 
@@ -389,7 +408,16 @@ pub const DYN_SLOTS: usize = 37;
 
 impl Decoded {
     pub fn from(it: impl Iterator<Item = (usize, usize)>) -> Decoded {
-        let mut d = Decoded { present: 0, values: [0; DYN_SLOTS] };
+        let mut d = core::mem::MaybeUninit::<Decoded>::uninit();
+        // Zeroed by a call to musl's memset (code startup runs anyway), not
+        // by inline vector stores, which cost more to translate under
+        // qemu-user. The opaque size keeps the compiler from expanding it.
+        // SAFETY: all-zero bytes are a valid Decoded (integers only).
+        let mut d = unsafe {
+            let size = core::hint::black_box(core::mem::size_of::<Decoded>());
+            crate::musl::ffi::memset(d.as_mut_ptr().cast(), 0, size);
+            d.assume_init()
+        };
         for (tag, val) in it {
             if tag.wrapping_sub(1) < DYN_SLOTS - 1 {
                 d.present |= 1 << tag;

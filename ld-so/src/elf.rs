@@ -184,8 +184,13 @@ impl Sym {
     /// What an index outside the symbol table reads as: undefined, unnamed, no value.
     pub const UNDEFINED: Sym = Sym { st_name: 0, st_value: 0, st_size: 0, st_info: 0, st_shndx: SHN_UNDEF };
 
+    /// Where `st_value` sits in an entry (after st_name, st_info, st_other and
+    /// st_shndx in ELF64; right after st_name in ELF32).
+    pub const VALUE_OFFSET: usize = if IS64 { 8 } else { 4 };
+
     /// # Safety
     /// `addr` must hold `Sym::SIZE` readable bytes.
+    #[link_section = ".text.startup.stormless"]
     pub unsafe fn read(addr: usize) -> Sym {
         // SAFETY: forwarded contract.
         unsafe {

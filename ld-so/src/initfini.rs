@@ -42,13 +42,16 @@ extern "C" {
 /// A constructor queue; up to four objects inline (musl's `builtin_ctor_queue`).
 pub type CtorQueue = PtrList<4>;
 
-/// musl's `queue_ctors`: `dso` and everything it depends on, dependencies first.
-/// An allocation failure is musl's: a message, then the `dlopen` fails (at
-/// startup the process exits after loading, as for other errors).
-pub fn queue_ctors(dso: *mut Dso) -> Result<CtorQueue, crate::error::Abort> {
+/// musl's `queue_ctors`: `dso` and everything it depends on, dependencies
+/// first, into `queue` (empty on entry; filled in place, not returned, so
+/// that the list is not copied once more). An allocation failure is musl's:
+/// a message, then the `dlopen` fails (at startup the process exits after
+/// loading, as for other errors).
+#[link_section = ".text.startup.stormless"]
+pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::error::Abort> {
     let st = state();
     if st.ldd_mode {
-        return Ok(CtorQueue::new());
+        return Ok(());
     }
     // SAFETY (whole function): every pointer reached is a live Dso, and the
     // loader lock (or startup) keeps the graph still.
@@ -70,33 +73,43 @@ pub fn queue_ctors(dso: *mut Dso) -> Result<CtorQueue, crate::error::Abort> {
                 q = (*q).next;
             }
         }
-        let mut queue = CtorQueue::new();
-        let mut stack = CtorQueue::new();
-        if queue.try_reserve_exact(cnt).is_err() || stack.try_reserve_exact(cnt).is_err() {
+        // One buffer, as musl's: the output queue grows from the start, the
+        // DFS stack from the end. They never meet: an object is on the
+        // stack (the current path) or in the queue, never both, and every
+        // one of them was counted in `cnt`.
+        let Ok(filled) = CtorQueue::try_filled(cnt) else {
             crate::error::allocating_ctor_queue();
-            return crate::error::stop_at_runtime().map(|()| CtorQueue::new());
-        }
-        stack.push(dso);
+            return crate::error::stop_at_runtime();
+        };
+        *queue = filled;
+        let slots = &mut **queue;
+        let (mut qpos, mut spos) = (0, cnt - 1);
+        slots[spos] = dso;
         (*dso).next_dep = 0;
         (*dso).mark = true;
-        while let Some(mut p) = stack.pop() {
+        while spos < cnt {
+            let mut p = slots[spos];
+            spos += 1;
             while (*p).next_dep < (*p).ndeps_direct {
                 let dep = (&(*p).deps)[(*p).next_dep];
                 if (*dep).mark {
                     (*p).next_dep += 1;
                 } else {
-                    stack.push(p);
+                    spos -= 1;
+                    slots[spos] = p;
                     p = dep;
                     (*p).next_dep = 0;
                     (*p).mark = true;
                 }
             }
-            queue.push(p);
+            slots[qpos] = p;
+            qpos += 1;
         }
+        queue.truncate(qpos);
         for &q in queue.iter() {
             (*q).mark = false;
         }
-        Ok(queue)
+        Ok(())
     }
 }
 
@@ -125,6 +138,7 @@ fn call(addr: usize) {
 }
 
 /// musl's `do_init_fini`.
+#[link_section = ".text.startup.stormless"]
 pub fn do_init_fini(queue: &[*mut Dso]) {
     let st = state();
     // SAFETY: musl's pthread API on our zero-initialised objects, and live Dsos.
@@ -165,12 +179,17 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
 }
 
 /// Called by `__libc_start_main` before `main`: run the startup queue.
+#[link_section = ".text.startup.stormless"]
 pub extern "C" fn libc_start_init() {
-    let queue = core::mem::take(&mut state().main_ctor_queue);
-    do_init_fini(&queue);
+    // Run in place, then emptied (freeing a heap queue): moving the list out
+    // first would copy it with vector moves, costly to translate under qemu-user.
+    let st = state();
+    do_init_fini(&st.main_ctor_queue);
+    st.main_ctor_queue = CtorQueue::new();
 }
 
 /// Called by `exit`: destructors, most recently constructed first.
+#[link_section = ".text.startup.stormless"]
 pub extern "C" fn libc_exit_fini() {
     let st = state();
     // SAFETY: as in do_init_fini.

@@ -6,6 +6,12 @@
 //! rest of libc (private layouts checked against the probe). Everything above
 //! them is safe Rust.
 //!
+//! Every function a plain program start runs that is not inlined carries
+//! `#[link_section = ".text.startup.stormless"]`: the linker's default script
+//! gathers `.text.startup.*` in one place, so startup touches a few
+//! contiguous pages of `libc.so` rather than pages spread over the whole loader
+//! (resident memory natively; page faults and translation under qemu-user).
+//!
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -95,6 +95,10 @@ fn map(addr: usize, len: usize, prot: c_int, flags: c_int, fd: c_int, off: usize
 /// before anything reads them (`check_dynamic`). The checks read only what musl
 /// reads anyway, and the size comes from the caller's fstat: no system call is
 /// added for a valid file.
+///
+/// Not inlined into `load_library`: a program that needs only libc never maps
+/// a file, and `load_library`'s startup path then stays within fewer pages.
+#[inline(never)]
 pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     let mut buf = [0u8; 896 + Ehdr::SIZE];
     let l = read_all(fd, &mut buf);
@@ -315,30 +319,38 @@ pub fn raise_default_stack(size: usize) {
 }
 
 /// Give the partial pages around writable segments to malloc (musl's
-/// `reclaim_gaps`), avoiding RELRO.
+/// `reclaim_gaps`), avoiding RELRO. Called three times: one copy.
+#[inline(never)]
+#[link_section = ".text.startup.stormless"]
 pub fn reclaim_gaps(dso: &Dso) {
     let page = page_size();
-    let reclaim = |mut start: usize, mut end: usize| {
-        if start >= dso.relro_start && start < dso.relro_end {
-            start = dso.relro_end;
-        }
-        if end >= dso.relro_start && end < dso.relro_end {
-            end = dso.relro_start;
-        }
-        if start >= end {
-            return;
-        }
-        let base = dso.laddr(start);
-        // SAFETY: the range is mapped, writable, and unused by the object.
-        unsafe { ffi::__malloc_donate(base as *mut c_char, (base + (end - start)) as *mut c_char) };
-    };
     for ph in dso.program_headers() {
         if ph.p_type != PT_LOAD || ph.p_flags & (PF_R | PF_W) != (PF_R | PF_W) {
             continue;
         }
-        reclaim(ph.p_vaddr & !(page - 1), ph.p_vaddr);
-        reclaim(ph.p_vaddr + ph.p_memsz, (ph.p_vaddr + ph.p_memsz + page - 1) & !(page - 1));
+        reclaim(dso, ph.p_vaddr & !(page - 1), ph.p_vaddr);
+        reclaim(dso, ph.p_vaddr + ph.p_memsz, (ph.p_vaddr + ph.p_memsz + page - 1) & !(page - 1));
     }
+}
+
+/// musl's `reclaim`: one gap, minus RELRO, to malloc. A function of its own,
+/// not inlined twice (under qemu-user each copy of code that runs costs its
+/// translation).
+#[inline(never)]
+#[link_section = ".text.startup.stormless"]
+fn reclaim(dso: &Dso, mut start: usize, mut end: usize) {
+    if start >= dso.relro_start && start < dso.relro_end {
+        start = dso.relro_end;
+    }
+    if end >= dso.relro_start && end < dso.relro_end {
+        end = dso.relro_start;
+    }
+    if start >= end {
+        return;
+    }
+    let base = dso.laddr(start);
+    // SAFETY: the range is mapped, writable, and unused by the object.
+    unsafe { ffi::__malloc_donate(base as *mut c_char, (base + (end - start)) as *mut c_char) };
 }
 
 fn open_path(path: &[u8]) -> c_int {
@@ -500,6 +512,7 @@ fn append(p: *mut Dso) {
 
 /// musl's `load_library`: the object `name` resolves to for `needed_by`,
 /// loading it if needed. Null with errno set when it cannot be loaded.
+#[link_section = ".text.startup.stormless"]
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
     let ldso = ldso_ptr();
@@ -637,9 +650,11 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     }
     // Never map a second libc: a file defining both of these is musl or glibc.
     temp.decode_dyn();
+    // The global walk from `temp`, as musl's find_sym: its chain is just
+    // itself (syms_next is null), and startup then runs one lookup walk.
     let tp: *mut Dso = &mut temp;
-    if find_sym(tp, b"__libc_start_main", true, Scope::Deps).is_some()
-        && find_sym(tp, b"stdin", true, Scope::Deps).is_some()
+    if find_sym(tp, b"__libc_start_main", true, Scope::Global).is_some()
+        && find_sym(tp, b"stdin", true, Scope::Global).is_some()
     {
         unmap(&mut temp);
         return load_library(b"libc.so", needed_by);
@@ -766,6 +781,7 @@ fn short_name(name: *const u8) -> *const u8 {
 }
 
 /// musl's `load_direct_deps`.
+#[link_section = ".text.startup.stormless"]
 pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     let st = state();
     let d = unsafe { &mut *p };
@@ -785,18 +801,19 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         }
     }
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
-    let mut deps = crate::ptrlist::PtrList::new();
-    if deps.try_reserve_exact(preloads + needed).is_err() {
+    let Ok(mut deps) = crate::ptrlist::PtrList::try_filled(preloads + needed) else {
         crate::error::loading_dependencies(d.name);
         return crate::error::stop_at_runtime();
-    }
-    if is_head {
-        // Preloaded libraries are the main program's first pseudo-dependencies.
-        let mut q = d.next;
-        while !q.is_null() {
-            deps.push(q);
-            q = unsafe { (*q).next };
-        }
+    };
+    // Filled by index, as musl fills its array: no growth path to run.
+    let slots = &mut *deps;
+    let mut cnt = 0;
+    // Preloaded libraries are the main program's first pseudo-dependencies.
+    let mut q = d.next;
+    while cnt < preloads {
+        slots[cnt] = q;
+        cnt += 1;
+        q = unsafe { (*q).next };
     }
     for (tag, off) in d.dynamic() {
         if tag != DT_NEEDED {
@@ -809,8 +826,10 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
             crate::error::stop_at_runtime()?;
             continue;
         }
-        deps.push(dep);
+        slots[cnt] = dep;
+        cnt += 1;
     }
+    deps.truncate(cnt);
     d.ndeps_direct = deps.len();
     d.deps = deps;
     d.deps_loaded = true;
@@ -818,6 +837,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
 }
 
 /// musl's `load_deps`: every object from `p` to the end of the list.
+#[link_section = ".text.startup.stormless"]
 pub fn load_deps(mut p: *mut Dso) -> Result<(), Abort> {
     if unsafe { (*p).deps_loaded } {
         return Ok(());

@@ -123,6 +123,8 @@ pub mod ffi {
         pub fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
         pub fn readlink(path: *const c_char, buf: *mut c_char, n: usize) -> isize;
         pub fn getenv(name: *const c_char) -> *mut c_char;
+        pub fn strncmp(a: *const c_char, b: *const c_char, n: usize) -> c_int;
+        pub fn memset(dst: *mut c_void, c: c_int, n: usize) -> *mut c_void;
         pub fn strerror(e: c_int) -> *mut c_char;
         pub fn _exit(status: c_int) -> !;
         pub fn ___errno_location() -> *mut c_int;
@@ -133,6 +135,7 @@ pub mod ffi {
         unsafe { *___errno_location() }
     }
 
+    #[link_section = ".text.startup.stormless"]
     pub fn set_errno(e: c_int) {
         // SAFETY: as `errno`.
         unsafe { *___errno_location() = e }

@@ -7,7 +7,7 @@
 use crate::dso::Dso;
 use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
-use core::ops::Deref;
+use core::ops::{Deref, DerefMut};
 
 pub enum PtrList<const N: usize> {
     Inline { len: usize, items: [*mut Dso; N] },
@@ -37,6 +37,26 @@ impl<const N: usize> PtrList<N> {
         }
     }
 
+    /// `len` null entries: inline while they fit, else one allocation of
+    /// the exact size (musl's `calloc(cnt)`), to be filled by index.
+    pub fn try_filled(len: usize) -> Result<Self, TryReserveError> {
+        if len <= N {
+            return Ok(PtrList::Inline { len, items: [core::ptr::null_mut(); N] });
+        }
+        let mut heap = Vec::new();
+        heap.try_reserve_exact(len)?;
+        heap.resize(len, core::ptr::null_mut());
+        Ok(PtrList::Heap(heap))
+    }
+
+    /// Keep the first `new_len` entries.
+    pub fn truncate(&mut self, new_len: usize) {
+        match self {
+            PtrList::Inline { len, .. } => *len = new_len.min(*len),
+            PtrList::Heap(v) => v.truncate(new_len),
+        }
+    }
+
     pub fn push(&mut self, p: *mut Dso) {
         match self {
             PtrList::Inline { len, items } if *len < N => {
@@ -59,17 +79,6 @@ impl<const N: usize> PtrList<N> {
             PtrList::Heap(v) => v.len(),
         }
     }
-
-    pub fn pop(&mut self) -> Option<*mut Dso> {
-        match self {
-            PtrList::Inline { len: 0, .. } => None,
-            PtrList::Inline { len, items } => {
-                *len -= 1;
-                Some(items[*len])
-            }
-            PtrList::Heap(v) => v.pop(),
-        }
-    }
 }
 
 impl<const N: usize> Deref for PtrList<N> {
@@ -77,6 +86,15 @@ impl<const N: usize> Deref for PtrList<N> {
     fn deref(&self) -> &[*mut Dso] {
         match self {
             PtrList::Inline { len, items } => &items[..*len],
+            PtrList::Heap(v) => v,
+        }
+    }
+}
+
+impl<const N: usize> DerefMut for PtrList<N> {
+    fn deref_mut(&mut self) -> &mut [*mut Dso] {
+        match self {
+            PtrList::Inline { len, items } => &mut items[..*len],
             PtrList::Heap(v) => v,
         }
     }
@@ -117,13 +135,25 @@ mod tests {
         l.push(p(3));
         assert!(matches!(l, PtrList::Heap(_)));
         assert_eq!(&*l, &[p(1), p(2), p(3)]);
-        assert_eq!(l.pop(), Some(p(3)));
         let mut m: PtrList<2> = PtrList::new();
         m.push(p(7));
         m.try_reserve_exact(5).unwrap();
         assert!(matches!(&m, PtrList::Heap(v) if v.capacity() == 6));
         assert_eq!(&*m, &[p(7)]);
-        assert_eq!(m.pop(), Some(p(7)));
-        assert_eq!(m.pop(), None);
+    }
+
+    #[test]
+    fn filled_by_index_then_truncated() {
+        let mut inline: PtrList<2> = PtrList::try_filled(2).unwrap();
+        assert!(matches!(inline, PtrList::Inline { len: 2, .. }));
+        inline[1] = p(5);
+        inline.truncate(1);
+        assert_eq!(&*inline, &[core::ptr::null_mut()]);
+        let mut heap: PtrList<2> = PtrList::try_filled(3).unwrap();
+        assert!(matches!(&heap, PtrList::Heap(v) if v.capacity() == 3));
+        heap[0] = p(1);
+        heap[2] = p(3);
+        heap.truncate(2);
+        assert_eq!(&*heap, &[p(1), core::ptr::null_mut()]);
     }
 }

@@ -10,8 +10,11 @@ use crate::state::{ldso_ptr, state};
 use crate::symbols::{find_sym, find_sym_hashed, Def, Scope};
 use crate::tls;
 
-/// What a relocation does, independent of the architecture.
+/// What a relocation does, independent of the architecture. Fieldless (an
+/// unknown type is reported from `r_info`), so that each arch's mapping
+/// compiles to a small table lookup rather than a compare tree.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum Kind {
     None,
     /// S + A
@@ -30,18 +33,22 @@ pub enum Kind {
     DtpOff,
     TpOff,
     TlsDesc,
-    Unknown(u32),
+    Unknown,
 }
 
 /// musl's ADDEND_LIMIT: stage 2 crashes rather than save more addends.
 pub const ADDEND_LIMIT: usize = 4096;
 
 /// musl's `do_relocs` over one table at run-time address `table` of `size`
-/// bytes, entries of `stride` words (2: REL, 3: RELA).
+/// bytes, entries of `STRIDE` words (2: REL, 3: RELA). One instance per
+/// stride: each arch's objects use one form, so startup runs (and qemu-user
+/// translates) only the instance without the other form's branches.
 ///
 /// Err(Abort) when a `dlopen` must be rolled back (musl's longjmp); during
 /// startup errors are reported and relocation goes on.
-pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Result<(), Abort> {
+#[link_section = ".text.startup.stormless"]
+pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    let stride = STRIDE;
     let st = state();
     let d = unsafe { &mut *dso };
     let is_ldso = dso == ldso_ptr();
@@ -92,7 +99,9 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
 
         let sym_index = r_sym(info);
         let mut sym = None;
-        let mut def: Option<Def> = None;
+        // The defining object and the definition's st_value (musl's `def`);
+        // None for no symbol or an undefined weak one (its value is 0).
+        let mut def: Option<(*mut Dso, usize)> = None;
         let mut name: &[u8] = b"";
         if sym_index != 0 {
             let s = d.sym(sym_index);
@@ -101,10 +110,12 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
             name = n;
             sym = Some(s);
             def = if s.bind() == STB_LOCAL {
-                Some(Def { dso, sym: s })
+                Some((dso, s.st_value))
             } else {
                 let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
-                find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global).or_else(|| lfs64_alias(name))
+                find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global)
+                    .or_else(|| lfs64_alias(name))
+                    .map(|found| (found.dso, found.value()))
             };
             if def.is_none() && (s.st_shndx != SHN_UNDEF || s.bind() != STB_WEAK) {
                 if let (Some(lazy), Kind::Plt | Kind::Got) = (d.lazy(), kind) {
@@ -116,10 +127,10 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
                 continue;
             }
         }
-        let def_dso = def.map_or(dso, |x| x.dso);
+        let def_dso = def.map_or(dso, |x| x.0);
         let dd = unsafe { &*def_dso };
-        let sym_val = def.map_or(0, |x| dd.laddr(x.sym.st_value));
-        let tls_val = def.map_or(0, |x| x.sym.st_value);
+        let sym_val = def.map_or(0, |x| dd.laddr(x.1));
+        let tls_val = def.map_or(0, |x| x.1);
 
         if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt {
             error::initial_exec_to_dynamic(d.name, name, dd.name);
@@ -164,8 +175,8 @@ pub fn do_relocs(dso: *mut Dso, table: usize, size: usize, stride: usize) -> Res
                 }
                 // Both were handled before the symbol lookup.
                 Kind::None | Kind::Relative => {}
-                Kind::Unknown(t) => {
-                    error::unsupported_relocation(d.name, t);
+                Kind::Unknown => {
+                    error::unsupported_relocation(d.name, r_type(info));
                     error::stop_at_runtime()?;
                 }
             }
@@ -199,16 +210,21 @@ fn lfs64_alias(name: &[u8]) -> Option<Def> {
 
 /// musl's `reloc_all`: every not yet relocated object from `p` on, then its
 /// RELRO made read-only.
+#[link_section = ".text.startup.stormless"]
 pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
     let st = state();
     while !p.is_null() {
         let d = unsafe { &mut *p };
         if !d.relocated {
             let dy = d.decoded();
-            let plt_stride = if dy.get(DT_PLTREL) == DT_RELA { 3 } else { 2 };
-            do_relocs(p, d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ), plt_stride)?;
-            do_relocs(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ), 2)?;
-            do_relocs(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ), 3)?;
+            let (jmprel, jmprel_size) = (d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ));
+            if dy.get(DT_PLTREL) == DT_RELA {
+                relocs::<3>(p, jmprel, jmprel_size)?;
+            } else {
+                relocs::<2>(p, jmprel, jmprel_size)?;
+            }
+            relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
+            relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
             do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ));
             if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
@@ -225,6 +241,16 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
         p = d.next;
     }
     Ok(())
+}
+
+/// [`do_relocs`] unless the table is empty: an empty table of the form the
+/// arch does not use then costs no call.
+#[inline(always)]
+fn relocs<const STRIDE: usize>(p: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    if size == 0 {
+        return Ok(());
+    }
+    do_relocs::<STRIDE>(p, table, size)
 }
 
 /// DT_RELR for objects other than the loader (stage 1 did the loader's).

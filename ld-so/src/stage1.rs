@@ -17,6 +17,25 @@ use crate::elf::{
 /// `p_vaddr` sits two words into a program header in both ELF classes.
 const PHDR_VADDR: usize = 2 * W;
 
+/// The aux vector entries stage 1 reads are all below this.
+const AUX_SLOTS: usize = AT_BASE + 1;
+/// The dynamic tags stage 1 reads are all below this (DT_RELR is the largest).
+const DYN_SLOTS: usize = DT_RELR + 1;
+
+/// Zero `n` words at `at` without a call: each store is volatile, so the
+/// compiler cannot turn the loop into `memset`, and the count is opaque, so
+/// it keeps a loop instead of one store per word.
+///
+/// # Safety
+/// `at..at + n` words are writable.
+#[inline(always)]
+unsafe fn zero_words(at: *mut usize, n: usize) {
+    for i in 0..core::hint::black_box(n) {
+        // SAFETY: forwarded contract.
+        unsafe { core::ptr::write_volatile(at.add(i), 0) };
+    }
+}
+
 /// # Safety
 /// `addr` is a readable, aligned word.
 #[inline(always)]
@@ -38,6 +57,7 @@ unsafe fn store(addr: usize, value: usize) {
 ///
 /// # Safety
 /// Only `_dlstart` may call this, once, before anything else has run.
+#[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn stage1(sp: *mut usize, dynv: *const usize) -> ! {
     let sp_addr = sp as usize;
     // SAFETY: the kernel's process stack: argc, argv[], NULL, envp[], NULL, auxv pairs.
@@ -47,37 +67,34 @@ pub unsafe extern "C" fn stage1(sp: *mut usize, dynv: *const usize) -> ! {
         while load(p) != 0 {
             p += W;
         }
-        // Single words, not arrays: zeroing an array compiles to a memset call,
-        // which would go through a GOT entry that is not relocated yet.
-        let (mut phdr, mut phent, mut phnum, mut base) = (0, 0, 0, 0);
+        // musl's decode_vec: a table per vector, indexed by tag (fewer
+        // distinct instructions than a compare tree per tag, which is what
+        // costs under qemu-user). Zeroed by `zero_words`, not by an array
+        // initialiser: that compiles to a memset call, through a GOT entry
+        // that is not relocated yet.
+        let mut tables = core::mem::MaybeUninit::<[usize; AUX_SLOTS + DYN_SLOTS]>::uninit();
+        let aux = tables.as_mut_ptr() as *mut usize;
+        let dynamic = aux.add(AUX_SLOTS);
+        zero_words(aux, AUX_SLOTS + DYN_SLOTS);
         p += W;
         while load(p) != 0 {
-            let value = load(p + W);
-            match load(p) {
-                AT_PHDR => phdr = value,
-                AT_PHENT => phent = value,
-                AT_PHNUM => phnum = value,
-                AT_BASE => base = value,
-                _ => {}
+            if load(p) < AUX_SLOTS {
+                *aux.add(load(p)) = load(p + W);
             }
             p += 2 * W;
         }
-
-        let (mut rel, mut rel_size, mut rela, mut rela_size, mut relr, mut relr_size) = (0, 0, 0, 0, 0, 0);
         let mut d = dynv as usize;
         while load(d) != 0 {
-            let value = load(d + W);
-            match load(d) {
-                DT_REL => rel = value,
-                DT_RELSZ => rel_size = value,
-                DT_RELA => rela = value,
-                DT_RELASZ => rela_size = value,
-                DT_RELR => relr = value,
-                DT_RELRSZ => relr_size = value,
-                _ => {}
+            if load(d) < DYN_SLOTS {
+                *dynamic.add(load(d)) = load(d + W);
             }
             d += 2 * W;
         }
+        let (phdr, phent, phnum, mut base) =
+            (*aux.add(AT_PHDR), *aux.add(AT_PHENT), *aux.add(AT_PHNUM), *aux.add(AT_BASE));
+        let (rel, rel_size) = (*dynamic.add(DT_REL), *dynamic.add(DT_RELSZ));
+        let (rela, rela_size) = (*dynamic.add(DT_RELA), *dynamic.add(DT_RELASZ));
+        let (relr, relr_size) = (*dynamic.add(DT_RELR), *dynamic.add(DT_RELRSZ));
 
         // Run as a command, the loader is the program and AT_BASE is 0: its base
         // is then &_DYNAMIC minus PT_DYNAMIC's p_vaddr.

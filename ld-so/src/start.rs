@@ -48,18 +48,21 @@ fn aux_pairs(auxv: *mut usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// Continue at an exported stage function found through the loader's own symbols.
+/// Inlined into its two callers, so that the name's hash is a constant.
+#[inline(always)]
 fn enter(name: &[u8], sp: *mut usize, auxv: *mut usize) -> ! {
     let ldso = ldso_ptr();
     let Some(def) = find_sym(ldso, name, false, Scope::Global) else { crate::error::crash() };
     // SAFETY: __dls2b/__dls3 are `extern "C" fn(*mut usize, *mut usize) -> !` in this object.
     unsafe {
-        let f: StageFn = core::mem::transmute((*ldso).laddr(def.sym.st_value));
+        let f: StageFn = core::mem::transmute((*ldso).laddr(def.value()));
         f(sp, auxv)
     }
 }
 
 /// # Safety
 /// Only stage 1 may call this, once, after relocating the loader.
+#[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
     let st = state();
     let auxv = auxv_of(sp);
@@ -115,6 +118,7 @@ const SMALL_ADDENDS: usize = 256;
 
 /// Stage 2's symbolic relocations of the loader itself, with room for `N`
 /// saved addends in this frame, which stays alive until the process exits.
+#[link_section = ".text.startup.stormless"]
 fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -> ! {
     let st = state();
     // Written by stage 2 before stage 3 reads them: no need to zero.
@@ -133,6 +137,7 @@ fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -
 ///
 /// # Safety
 /// Called once, by stage 2.
+#[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn dls2b(sp: *mut usize, auxv: *mut usize) -> ! {
     for (k, v) in aux_pairs(auxv) {
         if k == AT_HWCAP {
@@ -160,9 +165,18 @@ fn cstr_at(addr: usize) -> &'static [u8] {
 ///
 /// # Safety
 /// Called once, by stage 2b.
+#[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     let st = state();
-    let mut aux = [0usize; AUX_CNT];
+    // Zeroed by musl's memset rather than inline vector stores (cheaper to
+    // translate under qemu-user); the opaque size keeps it a call.
+    let mut aux = core::mem::MaybeUninit::<[usize; AUX_CNT]>::uninit();
+    // SAFETY: all-zero words are an initialised array.
+    let aux = unsafe {
+        let size = core::hint::black_box(core::mem::size_of::<[usize; AUX_CNT]>());
+        ffi::memset(aux.as_mut_ptr().cast(), 0, size);
+        aux.assume_init_mut()
+    };
     let mut present = 0u64;
     for (k, v) in aux_pairs(auxv) {
         if k < AUX_CNT {
@@ -223,7 +237,11 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
             st.ldso.name = app.laddr(interp) as *const u8;
         }
         let execfn = aux[AT_EXECFN];
-        app.name = if present & (1 << AT_EXECFN) != 0 && !cstr_at(execfn).starts_with(b"/proc/") {
+        // musl's strncmp, as musl's __dls3: libc's code that getenv runs
+        // anyway, rather than a second, inlined comparison.
+        // SAFETY: AT_EXECFN is a NUL-terminated path; the literal is NUL-terminated.
+        let from_proc = || unsafe { ffi::strncmp(execfn as *const c_char, c"/proc/".as_ptr(), 6) } == 0;
+        app.name = if present & (1 << AT_EXECFN) != 0 && !from_proc() {
             execfn as *const u8
         } else {
             // SAFETY: argv[0].
@@ -232,7 +250,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         let stack = app.adopt_kernel_mapping();
         load::raise_default_stack(stack);
     } else {
-        crate::command::run(sp, &mut aux, &mut env_preload);
+        crate::command::run(sp, aux, &mut env_preload);
     }
     let app = &mut st.app;
     if app.tls.size != 0 {
@@ -279,7 +297,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
     // Before final relocations: these may call malloc, which may become the
     // application's own once relocated.
-    st.main_ctor_queue = crate::initfini::queue_ctors(app_ptr()).unwrap_or_default();
+    // An allocation failure leaves the queue empty (reported; startup exits 127 later).
+    let _ = crate::initfini::queue_ctors(app_ptr(), &mut st.main_ctor_queue);
     tls::update_size();
     let mut initial_tls = tls::builtin();
     if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
@@ -344,7 +363,9 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     crate::debug::dl_debug_state();
 
     let argv_start = crate::command::replace_argv0(argv);
-    ffi::set_errno(0);
+    // errno = 0, inline as in musl (set_errno is a call startup need not run).
+    // SAFETY: the thread pointer is installed.
+    unsafe { *ffi::___errno_location() = 0 };
     // SAFETY: AT_ENTRY is the program's entry point; argv_start is its initial stack.
     unsafe { crate::arch::jump_to_entry(aux[AT_ENTRY], argv_start) }
 }

@@ -4,14 +4,33 @@
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::mem;
+use core::num::NonZeroUsize;
 
 use stormless_elf::{gnu_hash, sysv_hash};
 
-/// A definition found: the object and the symbol's index in it.
+/// A definition found: the object and the address of its symbol-table entry
+/// (musl's `struct symdef`). Two words, and `Option<Def>` too (the entry's
+/// address is never 0): lookups return it in registers where the ABI allows.
 #[derive(Clone, Copy)]
 pub struct Def {
     pub dso: *mut Dso,
-    pub sym: Sym,
+    entry: NonZeroUsize,
+}
+
+impl Def {
+    /// The defining symbol.
+    pub fn sym(&self) -> Sym {
+        // SAFETY: `entry` came from Dso::sym_entry: a whole entry inside the mapping.
+        unsafe { Sym::read(self.entry.get()) }
+    }
+
+    /// The defining symbol's `st_value`, the one field relocation and stage
+    /// entry read: one load instead of a copy of the whole entry.
+    #[inline(always)]
+    pub fn value(&self) -> usize {
+        // SAFETY: as in `sym`; st_value lies inside the entry.
+        unsafe { mem::read::<usize>(self.entry.get() + Sym::VALUE_OFFSET) }
+    }
 }
 
 fn version_visible(dso: &Dso, i: usize) -> bool {
@@ -24,7 +43,10 @@ fn version_visible(dso: &Dso, i: usize) -> bool {
     at >= dso.versym && at < dso.versym_end.saturating_sub(1) && unsafe { mem::read::<i16>(at) } >= 0
 }
 
-fn sysv_lookup(dso: &Dso, name: &[u8], h: u32) -> Option<usize> {
+/// The symbol named `name`: the address of its entry and the entry, read
+/// once for the name comparison and handed back, so the caller does not read
+/// (and bounds-check) it again.
+fn sysv_lookup(dso: &Dso, name: &[u8], h: u32) -> Option<(NonZeroUsize, Sym)> {
     let ht = dso.hashtab;
     // SAFETY: DT_HASH: nbucket (non-zero), nchain, buckets[nbucket], chains[nchain]
     // (32-bit words here), all inside the mapping (map_library checked them).
@@ -36,14 +58,25 @@ fn sysv_lookup(dso: &Dso, name: &[u8], h: u32) -> Option<usize> {
         // after nchain steps instead of hanging the loader.
         let mut steps = 0;
         while i != 0 && i < nchain && steps < nchain {
-            if version_visible(dso, i) && dso.string_is(dso.sym(i).st_name as usize, name) {
-                return Some(i);
+            if version_visible(dso, i) {
+                if let Some(found) = entry_named(dso, i, name) {
+                    return Some(found);
+                }
             }
             i = mem::read::<u32>(ht + 8 + 4 * nbucket + 4 * i) as usize;
             steps += 1;
         }
     }
     None
+}
+
+/// Symbol `i` of `dso` if it is named `name`: its entry's address and the entry.
+#[inline(always)]
+fn entry_named(dso: &Dso, i: usize, name: &[u8]) -> Option<(NonZeroUsize, Sym)> {
+    let entry = dso.sym_entry(i)?;
+    // SAFETY: sym_entry returns only entries wholly inside the mapping.
+    let sym = unsafe { Sym::read(entry.get()) };
+    dso.string_is(sym.st_name as usize, name).then_some((entry, sym))
 }
 
 /// The Bloom-filter word index and bit of a GNU hash, computed once per
@@ -62,7 +95,7 @@ impl Bloom {
 }
 
 #[inline(always)]
-fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32, bloom: Bloom) -> Option<usize> {
+fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32, bloom: Bloom) -> Option<(NonZeroUsize, Sym)> {
     let ht = dso.ghashtab;
     // SAFETY: DT_GNU_HASH layout: nbuckets, symoffset, bloom_size, bloom_shift,
     // bloom[bloom_size] (words), buckets[nbuckets], chain values.
@@ -93,8 +126,10 @@ fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32, bloom: Bloom) -> Option<usize> {
             }
             let h2 = mem::read::<u32>(hashval);
             hashval += 4;
-            if h1 == h2 | 1 && version_visible(dso, i) && dso.string_is(dso.sym(i).st_name as usize, name) {
-                return Some(i);
+            if h1 == h2 | 1 && version_visible(dso, i) {
+                if let Some(found) = entry_named(dso, i, name) {
+                    return Some(found);
+                }
             }
             if h2 & 1 != 0 {
                 return None;
@@ -113,35 +148,50 @@ pub enum Scope {
 /// musl's `find_sym2`: the first acceptable definition of `name` in
 /// `start` and then its `syms_next` chain (global scope), or in `start` and
 /// then its `deps` (a dlopen handle's scope).
+#[inline]
 pub fn find_sym(start: *mut Dso, name: &[u8], need_def: bool, scope: Scope) -> Option<Def> {
     find_sym_hashed(start, name, gnu_hash(name), need_def, scope)
 }
 
-/// [`find_sym`] for a name whose GNU hash the caller computed already.
+/// [`find_sym`] for a name whose GNU hash the caller computed already. The
+/// scope is a constant at every call, so this only picks one of the two walks.
 #[inline(always)]
 pub fn find_sym_hashed(start: *mut Dso, name: &[u8], gh: u32, need_def: bool, scope: Scope) -> Option<Def> {
+    match scope {
+        Scope::Global => find_in_chain(start, name, gh, need_def),
+        Scope::Deps => find_in_deps(start, name, gh, need_def),
+    }
+}
+
+/// The global scope: `start` and then its `syms_next` chain. Never inlined:
+/// relocation processing and every other lookup share this one copy (under
+/// qemu-user each copy of code startup runs is translated anew); and apart
+/// from the other walk, so that the lookup's state stays in registers.
+#[inline(never)]
+#[link_section = ".text.startup.stormless"]
+fn find_in_chain(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Option<Def> {
+    let mut lookup = Lookup { name, gh, bloom: Bloom::of(gh), sh: None, need_def };
+    let mut p = start;
+    while !p.is_null() {
+        if let Some(def) = lookup.in_object(p) {
+            return Some(def);
+        }
+        // SAFETY: the syms_next chain links live Dsos.
+        p = unsafe { (*p).syms_next };
+    }
+    None
+}
+
+/// A `dlopen` handle's scope: `start` and then its `deps`.
+#[inline(never)]
+fn find_in_deps(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Option<Def> {
     let mut lookup = Lookup { name, gh, bloom: Bloom::of(gh), sh: None, need_def };
     if start.is_null() {
         return None;
     }
-    match scope {
-        Scope::Global => {
-            let mut p = start;
-            while !p.is_null() {
-                if let Some(def) = lookup.in_object(p) {
-                    return Some(def);
-                }
-                // SAFETY: the syms_next chain links live Dsos.
-                p = unsafe { (*p).syms_next };
-            }
-            None
-        }
-        Scope::Deps => {
-            // SAFETY: a live Dso whose deps are live Dsos.
-            let deps = unsafe { &(*start).deps };
-            core::iter::once(start).chain(deps.iter().copied()).find_map(|p| lookup.in_object(p))
-        }
-    }
+    // SAFETY: a live Dso whose deps are live Dsos.
+    let deps = unsafe { &(*start).deps };
+    core::iter::once(start).chain(deps.iter().copied()).find_map(|p| lookup.in_object(p))
 }
 
 /// One name being looked up, its hashes computed once.
@@ -159,7 +209,7 @@ impl Lookup<'_> {
     fn in_object(&mut self, p: *mut Dso) -> Option<Def> {
         // SAFETY: callers pass live Dsos.
         let dso = unsafe { &*p };
-        let i = if dso.ghashtab != 0 {
+        let (entry, sym) = if dso.ghashtab != 0 {
             gnu_lookup(dso, self.name, self.gh, self.bloom)?
         } else if dso.hashtab != 0 {
             let name = self.name;
@@ -168,7 +218,6 @@ impl Lookup<'_> {
         } else {
             return None;
         };
-        let sym = dso.sym(i);
         if sym.st_shndx == SHN_UNDEF && (self.need_def || sym.typ() == STT_TLS) {
             return None;
         }
@@ -178,6 +227,6 @@ impl Lookup<'_> {
         if (1u32 << sym.typ()) & OK_TYPES == 0 || (1u32 << sym.bind()) & OK_BINDS == 0 {
             return None;
         }
-        Some(Def { dso: p, sym })
+        Some(Def { dso: p, entry })
     }
 }

@@ -19,7 +19,8 @@ pub const fn reloc_type(info: usize) -> u32 {
 // The entry point (musl's crt_arch.h): clear fp and lr, pass the kernel's stack
 // pointer and &_DYNAMIC (adrp/add: PC-relative), align the stack.
 global_asm!(
-    ".text",
+    // With the other startup code (lib.rs): one run of pages.
+    ".section .text.startup.stormless,\"ax\",%progbits",
     ".globl _dlstart",
     ".type _dlstart,%function",
     "_dlstart:",
@@ -85,20 +86,25 @@ pub fn trap() -> ! {
     unsafe { asm!("brk #1000", options(noreturn, nomem, nostack)) }
 }
 
-/// musl's `arch/aarch64/reloc.h`: type numbers to kinds.
+/// musl's `arch/aarch64/reloc.h`: type numbers to kinds. The dynamic types
+/// but ABS64 are 1024..=1031: one table lookup instead of a compare tree.
+#[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
-    match t {
-        0 => Kind::None,
-        257 => Kind::Symbolic,  // R_AARCH64_ABS64
-        1024 => Kind::Copy,     // R_AARCH64_COPY
-        1025 => Kind::Got,      // R_AARCH64_GLOB_DAT
-        1026 => Kind::Plt,      // R_AARCH64_JUMP_SLOT
-        1027 => Kind::Relative, // R_AARCH64_RELATIVE
-        1028 => Kind::DtpMod,   // R_AARCH64_TLS_DTPMOD64
-        1029 => Kind::DtpOff,   // R_AARCH64_TLS_DTPREL64
-        1030 => Kind::TpOff,    // R_AARCH64_TLS_TPREL64
-        1031 => Kind::TlsDesc,  // R_AARCH64_TLSDESC
-        other => Kind::Unknown(other),
+    const FROM_1024: [Kind; 8] = [
+        Kind::Copy,     // R_AARCH64_COPY
+        Kind::Got,      // R_AARCH64_GLOB_DAT
+        Kind::Plt,      // R_AARCH64_JUMP_SLOT
+        Kind::Relative, // R_AARCH64_RELATIVE
+        Kind::DtpMod,   // R_AARCH64_TLS_DTPMOD64
+        Kind::DtpOff,   // R_AARCH64_TLS_DTPREL64
+        Kind::TpOff,    // R_AARCH64_TLS_TPREL64
+        Kind::TlsDesc,  // R_AARCH64_TLSDESC
+    ];
+    match FROM_1024.get(t.wrapping_sub(1024) as usize) {
+        Some(&kind) => kind,
+        None if t == 257 => Kind::Symbolic, // R_AARCH64_ABS64
+        None if t == 0 => Kind::None,
+        None => Kind::Unknown,
     }
 }
 

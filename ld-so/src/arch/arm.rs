@@ -22,7 +22,8 @@ pub const fn reloc_type(info: usize) -> u32 {
 // pointer and &_DYNAMIC, computed from a PC-relative literal (in ARM state the
 // pc reads 8 bytes ahead, which is where label 2 sits), align the stack.
 global_asm!(
-    ".text",
+    // With the other startup code (lib.rs): one run of pages.
+    ".section .text.startup.stormless,\"ax\",%progbits",
     ".arm",
     ".globl _dlstart",
     ".type _dlstart,%function",
@@ -94,20 +95,25 @@ pub fn trap() -> ! {
     unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
 }
 
-/// musl's `arch/arm/reloc.h`: type numbers to kinds.
+/// musl's `arch/arm/reloc.h`: type numbers to kinds. The dynamic types but
+/// ABS32 and TLS_DESC are 17..=23: one table lookup instead of a compare tree.
+#[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
-    match t {
-        0 => Kind::None,
-        2 => Kind::Symbolic,  // R_ARM_ABS32
-        20 => Kind::Copy,     // R_ARM_COPY
-        21 => Kind::Got,      // R_ARM_GLOB_DAT
-        22 => Kind::Plt,      // R_ARM_JUMP_SLOT
-        23 => Kind::Relative, // R_ARM_RELATIVE
-        17 => Kind::DtpMod,   // R_ARM_TLS_DTPMOD32
-        18 => Kind::DtpOff,   // R_ARM_TLS_DTPOFF32
-        19 => Kind::TpOff,    // R_ARM_TLS_TPOFF32
-        13 => Kind::TlsDesc,  // R_ARM_TLS_DESC
-        other => Kind::Unknown(other),
+    const FROM_17: [Kind; 7] = [
+        Kind::DtpMod,   // R_ARM_TLS_DTPMOD32
+        Kind::DtpOff,   // R_ARM_TLS_DTPOFF32
+        Kind::TpOff,    // R_ARM_TLS_TPOFF32
+        Kind::Copy,     // R_ARM_COPY
+        Kind::Got,      // R_ARM_GLOB_DAT
+        Kind::Plt,      // R_ARM_JUMP_SLOT
+        Kind::Relative, // R_ARM_RELATIVE
+    ];
+    match FROM_17.get(t.wrapping_sub(17) as usize) {
+        Some(&kind) => kind,
+        None if t == 2 => Kind::Symbolic, // R_ARM_ABS32
+        None if t == 13 => Kind::TlsDesc, // R_ARM_TLS_DESC
+        None if t == 0 => Kind::None,
+        None => Kind::Unknown,
     }
 }
 

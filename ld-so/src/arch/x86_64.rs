@@ -22,7 +22,8 @@ pub const fn reloc_type(info: usize) -> u32 {
 // none, and the exported symbol's type is part of the ABI (NOTYPE here, FUNC
 // on aarch64 and arm).
 global_asm!(
-    ".text",
+    // With the other startup code (lib.rs): one run of pages.
+    ".section .text.startup.stormless,\"ax\",%progbits",
     ".globl _dlstart",
     "_dlstart:",
     "    xor %rbp, %rbp",
@@ -100,7 +101,7 @@ pub fn reloc_kind(t: u32) -> Kind {
         17 => Kind::DtpOff,  // R_X86_64_DTPOFF64
         18 => Kind::TpOff,   // R_X86_64_TPOFF64
         36 => Kind::TlsDesc, // R_X86_64_TLSDESC
-        other => Kind::Unknown(other),
+        _ => Kind::Unknown,
     }
 }
 
