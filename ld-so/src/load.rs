@@ -20,8 +20,8 @@ use stormless_elf::layout::{self, Image, Segments};
 use stormless_elf::{program_headers_from, Class, Dynamic};
 use stormless_search as search;
 
-pub const O_RDONLY: c_int = 0;
-pub const O_CLOEXEC: c_int = 0o2000000;
+const O_RDONLY: c_int = 0;
+const O_CLOEXEC: c_int = 0o2000000;
 const MAP_PRIVATE: c_int = 2;
 const MAP_FIXED: c_int = 0x10;
 const MAP_ANONYMOUS: c_int = 0x20;
@@ -357,10 +357,48 @@ fn open_path(path: &[u8]) -> c_int {
     let mut z = Vec::with_capacity(path.len() + 1);
     z.extend_from_slice(path);
     z.push(0);
-    // SAFETY: z is NUL-terminated.
-    let fd = unsafe { ffi::open(z.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
+    open_z(&z)
+}
+
+/// Open a NUL-terminated pathname read-only, counted for `LD_DEBUG=statistics`.
+/// Every caller builds `path_z` with its NUL.
+fn open_z(path_z: &[u8]) -> c_int {
+    debug_assert!(path_z.last() == Some(&0), "pathname without its NUL");
+    // SAFETY: NUL-terminated, by every caller.
+    let fd = unsafe { ffi::open(path_z.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
     crate::ld_debug::count_open(fd);
     fd
+}
+
+/// One candidate of a search (the rpath walk's or a resolution table's),
+/// NUL-terminated: reported under `LD_DEBUG=libs`, then opened.
+pub fn open_candidate(path_z: &[u8]) -> c_int {
+    crate::debug_libs!("  trying file=%s", path_z.as_ptr());
+    open_z(path_z)
+}
+
+/// `readlink("/proc/self/exe")` into `buf`, musl's buffer for it: the target's
+/// length, or the errno.
+pub fn read_exe_link(buf: &mut [u8; search::LOAD_LIBRARY_BUF_SIZE]) -> Result<usize, c_int> {
+    // SAFETY: readlink into `buf`, at most its length.
+    let n = unsafe { ffi::readlink(c"/proc/self/exe".as_ptr(), buf.as_mut_ptr() as *mut c_char, buf.len()) };
+    if n < 0 {
+        Err(ffi::errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// What `$ORIGIN` stands for in `p`'s rpath or resolution table: for the
+/// kernel-mapped main program the `/proc/self/exe` outcome when the caller
+/// read it (only when an expansion needs it, as musl reads it), else the
+/// object's own name.
+pub fn origin<'a>(p: &Dso, exe_link: Option<Result<&'a [u8], c_int>>) -> search::Origin<'a> {
+    match exe_link {
+        Some(result) => search::Origin::from_exe_readlink(result),
+        None if p.kernel_mapped => search::Origin::ExeLinkUnavailable,
+        None => search::Origin::ObjectName(p.name_bytes()),
+    }
 }
 
 /// Where a search list came from, for `LD_DEBUG=libs`.
@@ -396,10 +434,8 @@ fn path_open(name: &[u8], list: &[u8], source: ListSource, found: &mut Vec<u8>) 
     let mut buf = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
     for dir in search::PathList::new(list) {
         let Some(len) = search::join_into(dir, name, &mut buf) else { continue };
-        crate::debug_libs!("  trying file=%s", buf.as_ptr());
-        // SAFETY: join_into NUL-terminated the pathname.
-        let fd = unsafe { ffi::open(buf.as_ptr() as *const c_char, O_RDONLY | O_CLOEXEC) };
-        crate::ld_debug::count_open(fd);
+        // join_into NUL-terminated the pathname.
+        let fd = open_candidate(&buf[..=len]);
         if fd >= 0 {
             found.clear();
             found.extend_from_slice(&buf[..len]);
@@ -424,24 +460,8 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
     let orig = unsafe { mem::cstr(p.rpath_orig) };
     let secure = libc().secure != 0;
     let mut link = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
-    let origin = if p.kernel_mapped && search::needs_exe_link(orig, secure) {
-        // SAFETY: readlink into `link`.
-        let n = unsafe { ffi::readlink(c"/proc/self/exe".as_ptr(), link.as_mut_ptr() as *mut c_char, link.len()) };
-        if n < 0 {
-            let e = ffi::errno();
-            if search::exe_link_error_is_tolerated(e) {
-                search::Origin::ExeLinkUnavailable
-            } else {
-                search::Origin::ExeLinkFailed(e)
-            }
-        } else {
-            search::Origin::ExeLink(&link[..n as usize])
-        }
-    } else if p.kernel_mapped {
-        search::Origin::ExeLinkUnavailable
-    } else {
-        search::Origin::ObjectName(p.name_bytes())
-    };
+    let exe_link = (p.kernel_mapped && search::needs_exe_link(orig, secure)).then(|| read_exe_link(&mut link));
+    let origin = origin(p, exe_link.map(|r| r.map(|n| &link[..n])));
     match search::expand_rpath(Some(orig), origin, secure) {
         // Verbatim is `orig` itself: point at it, as musl does.
         search::Expanded::Verbatim(_) => {

@@ -14,10 +14,11 @@
 
 use crate::dso::Dso;
 use crate::elf::{PT_LOAD, PT_NOTE};
+use crate::load;
 use crate::mem;
 use crate::musl::{ffi, libc};
 use alloc::vec::Vec;
-use core::ffi::{c_char, c_int};
+use core::ffi::c_int;
 use stormless_elf::note::{NoteAlign, Notes};
 use stormless_ldcache::{Item, Table, NOTE_OWNER, NOTE_TYPE};
 use stormless_search as search;
@@ -82,32 +83,12 @@ fn table_of(d: &mut Dso) -> Option<Table<'static>> {
         }
         Err(e) => {
             if crate::state::state().debug.libs {
-                let why = crate::load::name_z(e.message().as_bytes());
+                let why = load::name_z(e.message().as_bytes());
                 crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, why.as_ptr());
             }
             d.table = TableState::Unusable;
             None
         }
-    }
-}
-
-/// Where `$ORIGIN` of the kernel-mapped main program points: read once, when
-/// an item first needs it.
-fn exe_origin(link: &mut Option<Result<Vec<u8>, c_int>>) -> search::Origin<'_> {
-    let result = link.get_or_insert_with(|| {
-        let mut buf = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
-        // SAFETY: readlink into `buf`.
-        let n = unsafe { ffi::readlink(c"/proc/self/exe".as_ptr(), buf.as_mut_ptr() as *mut c_char, buf.len()) };
-        if n < 0 {
-            Err(ffi::errno())
-        } else {
-            Ok(buf[..n as usize].to_vec())
-        }
-    });
-    match result {
-        Ok(target) => search::Origin::ExeLink(target),
-        Err(e) if search::exe_link_error_is_tolerated(*e) => search::Origin::ExeLinkUnavailable,
-        Err(e) => search::Origin::ExeLinkFailed(*e),
     }
 }
 
@@ -120,28 +101,25 @@ pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_i
     let items = table.lookup(name)?;
     let st = crate::state::state();
     if st.debug.libs {
-        let list = crate::load::name_z(items.raw());
+        let list = load::name_z(items.raw());
         crate::debug_libs!(" search resolution table: %s\t\t(of file %s)", list.as_ptr(), requester.name);
     }
     let secure = libc().secure != 0;
-    let mut link = None;
+    // `/proc/self/exe`, read once, when an item first needs it.
+    let mut link = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
+    let mut exe_link = None;
     for item in items {
-        let origin = if requester.kernel_mapped && search::item_needs_exe_link(item, secure) {
-            exe_origin(&mut link)
-        } else if requester.kernel_mapped {
-            search::Origin::ExeLinkUnavailable
-        } else {
-            search::Origin::ObjectName(requester.name_bytes())
-        };
+        let needs_link = requester.kernel_mapped && search::item_needs_exe_link(item, secure);
+        if needs_link && exe_link.is_none() {
+            exe_link = Some(load::read_exe_link(&mut link));
+        }
+        let origin = load::origin(requester, exe_link.filter(|_| needs_link).map(|r| r.map(|n| &link[..n])));
         let Ok(mut path) = search::table_item_path(item, name, origin, secure) else {
             debug_skipped(item);
             continue;
         };
         path.push(0);
-        crate::debug_libs!("  trying file=%s", path.as_ptr());
-        // SAFETY: `path` is NUL-terminated.
-        let fd = unsafe { ffi::open(path.as_ptr() as *const c_char, crate::load::O_RDONLY | crate::load::O_CLOEXEC) };
-        crate::ld_debug::count_open(fd);
+        let fd = load::open_candidate(&path);
         if fd >= 0 {
             found.clear();
             found.extend_from_slice(&path[..path.len() - 1]);
@@ -160,7 +138,7 @@ pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_i
 
 fn debug_skipped(item: Item<'_>) {
     if crate::state::state().debug.libs {
-        let raw = crate::load::name_z(item.path());
+        let raw = load::name_z(item.path());
         crate::debug_libs!("  table item not usable here: %c%s", item.prefix() as c_int, raw.as_ptr());
     }
 }
