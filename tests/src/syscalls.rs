@@ -20,6 +20,15 @@ pub struct Counts {
     pub opened: Vec<String>,
 }
 
+impl Counts {
+    /// The opened paths, those under `dir` relative to it: builds of one fixture in different
+    /// directories compare equal when they opened the same files.
+    pub fn opened_under(&self, dir: &Path) -> Vec<String> {
+        let prefix = format!("{}/", dir.display());
+        self.opened.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_string()).collect()
+    }
+}
+
 const STAT_FAMILY: &[&str] =
     &["stat", "lstat", "fstat", "newfstatat", "fstatat64", "stat64", "lstat64", "fstat64", "statx"];
 

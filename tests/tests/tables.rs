@@ -144,8 +144,7 @@ fn trace(arch: Arch, built: &Built, env: &BTreeMap<String, String>, label: &str)
     let scratch = built.out.join(format!("trace-{label}"));
     std::fs::create_dir_all(&scratch)?;
     let (counts, outcome) = syscalls::count(arch, &built.program, &[], env, &scratch)?;
-    let prefix = format!("{}/", built.out.display());
-    let opened = counts.opened.iter().map(|p| p.strip_prefix(&prefix).unwrap_or(p).to_string()).collect();
+    let opened = counts.opened_under(&built.out);
     Ok(Traced { stdout: outcome.stdout, status: outcome.status, counts, opened })
 }
 

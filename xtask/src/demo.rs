@@ -24,6 +24,8 @@ const STORE: &str = "store40";
 struct Contender {
     label: &'static str,
     program: PathBuf,
+    /// The build directory, which the opened files are compared relative to.
+    out: PathBuf,
 }
 
 pub fn run_demo(runs: usize) -> Result<()> {
@@ -55,9 +57,9 @@ pub fn run_demo(runs: usize) -> Result<()> {
     }
 
     let contenders = [
-        Contender { label: "stock musl 1.2.3", program: stock.program },
-        Contender { label: "stormless, no notes", program: plain.program },
-        Contender { label: "stormless, notes", program: noted.program },
+        Contender { label: "stock musl 1.2.3", program: stock.program, out: stock.out },
+        Contender { label: "stormless, no notes", program: plain.program, out: plain.out },
+        Contender { label: "stormless, notes", program: noted.program, out: noted.out },
     ];
     let mut counts = Vec::new();
     for c in &contenders {
@@ -85,23 +87,20 @@ pub fn run_demo(runs: usize) -> Result<()> {
             median / medians[0]
         );
     }
+    let same = same_files(&contenders, &counts);
     println!();
     println!(
         "  Same files opened in all three: {}. Ratio = median startup against stock musl (lower is faster).",
-        if same_files(&contenders, &counts) { "yes" } else { "NO" }
+        if same { "yes" } else { "NO" }
     );
-    ensure!(same_files(&contenders, &counts), "the three runs opened different libraries");
+    ensure!(same, "the three runs opened different libraries");
     Ok(())
 }
 
 /// The opened libraries of each run, relative to its own build directory, must be the same.
 fn same_files(contenders: &[Contender], counts: &[syscalls::Counts]) -> bool {
-    let relative = |c: &Contender, n: &syscalls::Counts| -> Vec<String> {
-        let out = c.program.parent().and_then(Path::parent).map(|p| format!("{}/", p.display())).unwrap_or_default();
-        n.opened.iter().map(|p| p.strip_prefix(&out).unwrap_or(p).to_string()).collect()
-    };
-    let first = relative(&contenders[0], &counts[0]);
-    contenders.iter().zip(counts).all(|(c, n)| relative(c, n) == first)
+    let first = counts[0].opened_under(&contenders[0].out);
+    contenders.iter().zip(counts).all(|(c, n)| n.opened_under(&c.out) == first)
 }
 
 /// Median wall time (seconds) of each contender: hyperfine, without a shell, alternating the
