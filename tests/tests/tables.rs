@@ -5,6 +5,10 @@
 //!   open per library and no failed one; without, the same Σ(k−1) = 780 failures as the
 //!   reference; in every case the same files are opened, in the same order. The reference
 //!   ignores the notes (same counts as without). `--list` marks the 40 as found by a table.
+//! - `dlopen`: `dlopen` consults the main program's table (`stormless embed --dlopen`): the
+//!   `dlopen` fixture, whose plugins sit in the 3rd to 7th directory of its RUNPATH, opens the
+//!   same files with the same output and fewer failed opens; the reference, given the same
+//!   noted program, behaves as without notes.
 //! - `overrides`: `LD_LIBRARY_PATH` and `LD_PRELOAD` still win over a table entry; a stale entry
 //!   (its file moved) falls back to the full search, which finds the file where the search
 //!   without a table finds it.
@@ -41,7 +45,8 @@ type Check = fn(MuslVersion, Arch) -> Result<()>;
 
 fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
-    let checks: [(&str, Check); 3] = [("store40", store40), ("overrides", overrides), ("secure", secure)];
+    let checks: [(&str, Check); 4] =
+        [("store40", store40), ("dlopen", dlopen), ("overrides", overrides), ("secure", secure)];
     let mut trials = Vec::new();
     for &arch in &arches {
         for loader in Loader::ALL {
@@ -202,6 +207,53 @@ fn store40(version: MuslVersion, arch: Arch) -> Result<()> {
             ),
             (run.counts.opens, run.counts.failed_opens) == want,
         );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
+}
+
+fn dlopen(version: MuslVersion, arch: Arch) -> Result<()> {
+    let f = fixture("dlopen")?;
+    let run = f.manifest.run.first().context("the dlopen fixture has no run")?;
+    let mut problems = Vec::new();
+    for loader in Loader::ALL {
+        let tree = Tree::new(version, arch, loader);
+        let mut traced = Vec::new();
+        for notes in [Notes::None, Notes::Stormless] {
+            // Built plain, then only the program given the table (`--dlopen` names).
+            let tag = if notes == Notes::None { "dlopen-plain" } else { "dlopen-noted" };
+            let built = build_variant(version, arch, loader, &f, Notes::None, tag)?;
+            if notes == Notes::Stormless {
+                let cli = workspace_root().join("target/release/stormless");
+                let mut cmd = Command::new(&cli);
+                cmd.arg("embed");
+                for name in ["libplug.so", "libloc.so", "libglob.so", "liblate.so", "liblate2.so"] {
+                    cmd.args(["--dlopen", name]);
+                }
+                let result = cmd.arg(&built.program).output().with_context(|| format!("cannot run {cmd:?}"))?;
+                ensure!(result.status.success(), "embed --dlopen: {}", String::from_utf8_lossy(&result.stderr));
+            }
+            let args: Vec<String> = run.args.iter().map(|a| built.expand_for(&tree, a)).collect();
+            let scratch = built.out.join("trace-dlopen");
+            std::fs::create_dir_all(&scratch)?;
+            let (counts, outcome) = syscalls::count(arch, &built.program, &args, &BTreeMap::new(), &scratch)?;
+            let stdout = outcome.stdout.replace(&built.out.display().to_string(), "@OUT@");
+            traced.push((notes, counts.failed_opens, counts.opened_under(&built.out), stdout, outcome.status));
+        }
+        let (_, plain_failed, plain_opened, plain_stdout, plain_status) = &traced[0];
+        let (_, noted_failed, noted_opened, noted_stdout, noted_status) = &traced[1];
+        if (noted_stdout, noted_status, noted_opened) != (plain_stdout, plain_status, plain_opened) {
+            problems.push(format!(
+                "{loader}: with notes the run differs: status {noted_status} vs {plain_status}, opened {noted_opened:?} vs {plain_opened:?}, stdout:\n{noted_stdout}--- without notes:\n{plain_stdout}"
+            ));
+        }
+        let saves = loader == Loader::Stormless;
+        if saves != (noted_failed < plain_failed) || (!saves && noted_failed != plain_failed) {
+            problems.push(format!("{loader}: {noted_failed} failed opens with notes, {plain_failed} without"));
+        }
     }
     if problems.is_empty() {
         Ok(())
