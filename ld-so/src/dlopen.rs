@@ -187,10 +187,14 @@ fn load_and_commit(
         initfini::queue_ctors(p, &mut queue)?;
         *ctor_queue = Some(queue);
     }
-    let deps = d.deps.clone();
+    // By index through `p`, each time: prepare_lazy and add_syms write
+    // other fields of the objects, never `p`'s dependency list.
+    let ndeps = d.deps.len();
+    // SAFETY: i < ndeps, the list's unchanged length.
+    let dep_at = |i: usize| unsafe { (&(*p).deps)[i] };
     if !d.relocated && mode & RTLD_LAZY != 0 {
         prepare_lazy(p)?;
-        for &dep in deps.iter() {
+        for dep in (0..ndeps).map(dep_at) {
             // SAFETY: as above.
             if !unsafe { (*dep).relocated } {
                 prepare_lazy(dep)?;
@@ -200,9 +204,7 @@ fn load_and_commit(
     if !d.relocated || mode & RTLD_GLOBAL != 0 {
         // Global at least while relocating; reverted below unless RTLD_GLOBAL.
         add_syms(p);
-        for &dep in deps.iter() {
-            add_syms(dep);
-        }
+        (0..ndeps).map(dep_at).for_each(add_syms);
     }
     if !d.relocated {
         reloc::reloc_all(p)?;

@@ -36,7 +36,6 @@ extern "C" {
     fn pthread_cond_broadcast(c: *mut u8) -> c_int;
     pub fn pthread_rwlock_wrlock(l: *mut u8) -> c_int;
     pub fn pthread_rwlock_unlock(l: *mut u8) -> c_int;
-    fn pthread_self() -> usize;
 }
 
 /// A constructor queue; up to four objects inline (musl's `builtin_ctor_queue`).
@@ -77,32 +76,36 @@ pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::er
         // DFS stack from the end. They never meet: an object is on the
         // stack (the current path) or in the queue, never both, and every
         // one of them was counted in `cnt`.
-        let Ok(filled) = CtorQueue::try_filled(cnt) else {
+        if queue.fill_new(cnt).is_err() {
             crate::error::allocating_ctor_queue();
             return crate::error::stop_at_runtime();
-        };
-        *queue = filled;
-        let slots = &mut **queue;
+        }
+        // Unchecked accesses: a bounds check is a branch per access, and
+        // under qemu-user each ends a translated block. The invariants:
+        // `spos` stays in 0..cnt (the stack only holds the current path,
+        // at most every counted object once), `qpos` ≤ `spos` (above), and
+        // `next_dep < ndeps_direct ≤ deps.len()`.
+        let slots = queue.as_mut_ptr();
         let (mut qpos, mut spos) = (0, cnt - 1);
-        slots[spos] = dso;
+        *slots.add(spos) = dso;
         (*dso).next_dep = 0;
         (*dso).mark = true;
         while spos < cnt {
-            let mut p = slots[spos];
+            let mut p = *slots.add(spos);
             spos += 1;
             while (*p).next_dep < (*p).ndeps_direct {
-                let dep = (&(*p).deps)[(*p).next_dep];
+                let dep = *(*p).deps.as_ptr().add((*p).next_dep);
                 if (*dep).mark {
                     (*p).next_dep += 1;
                 } else {
                     spos -= 1;
-                    slots[spos] = p;
+                    *slots.add(spos) = p;
                     p = dep;
                     (*p).next_dep = 0;
                     (*p).mark = true;
                 }
             }
-            slots[qpos] = p;
+            *slots.add(qpos) = p;
             qpos += 1;
         }
         queue.truncate(qpos);
@@ -143,7 +146,7 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
     let st = state();
     // SAFETY: musl's pthread API on our zero-initialised objects, and live Dsos.
     unsafe {
-        let me = pthread_self();
+        let me = crate::musl::pthread_self();
         pthread_mutex_lock(INIT_FINI_LOCK.get());
         for &p in queue {
             // Other threads change these while pthread_cond_wait releases the lock.
@@ -185,7 +188,7 @@ pub extern "C" fn libc_start_init() {
     // first would copy it with vector moves, costly to translate under qemu-user.
     let st = state();
     do_init_fini(&st.main_ctor_queue);
-    st.main_ctor_queue = CtorQueue::new();
+    st.main_ctor_queue.clear();
 }
 
 /// Called by `exit`: destructors, most recently constructed first.
@@ -194,7 +197,7 @@ pub extern "C" fn libc_exit_fini() {
     let st = state();
     // SAFETY: as in do_init_fini.
     unsafe {
-        let me = pthread_self();
+        let me = crate::musl::pthread_self();
         pthread_rwlock_wrlock(LOCK.get());
         pthread_mutex_lock(INIT_FINI_LOCK.get());
         st.shutting_down = true;

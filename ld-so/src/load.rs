@@ -821,17 +821,20 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         }
     }
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
-    let Ok(mut deps) = crate::ptrlist::PtrList::try_filled(preloads + needed) else {
+    let total = preloads + needed;
+    // Filled in place by index, as musl fills its array: no growth path to
+    // run and no copy of the list afterwards.
+    if d.deps.fill_new(total).is_err() {
         crate::error::loading_dependencies(d.name);
         return crate::error::stop_at_runtime();
-    };
-    // Filled by index, as musl fills its array: no growth path to run.
-    let slots = &mut *deps;
+    }
+    let slots = d.deps.as_mut_ptr();
     let mut cnt = 0;
     // Preloaded libraries are the main program's first pseudo-dependencies.
     let mut q = d.next;
     while cnt < preloads {
-        slots[cnt] = q;
+        // SAFETY: cnt < preloads ≤ total slots.
+        unsafe { slots.add(cnt).write(q) };
         cnt += 1;
         q = unsafe { (*q).next };
     }
@@ -843,15 +846,20 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         let dep = load_library(name, p);
         if dep.is_null() {
             crate::error::loading_dependency(name.as_ptr(), d.name);
-            crate::error::stop_at_runtime()?;
+            if let Err(abort) = crate::error::stop_at_runtime() {
+                // No half-filled list left behind for the rollback.
+                d.deps.clear();
+                return Err(abort);
+            }
             continue;
         }
-        slots[cnt] = dep;
+        // SAFETY: at most one slot per DT_NEEDED entry counted above (the
+        // dynamic section does not change in between): cnt < total.
+        unsafe { slots.add(cnt).write(dep) };
         cnt += 1;
     }
-    deps.truncate(cnt);
-    d.ndeps_direct = deps.len();
-    d.deps = deps;
+    d.deps.truncate(cnt);
+    d.ndeps_direct = cnt;
     d.deps_loaded = true;
     Ok(())
 }

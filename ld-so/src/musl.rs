@@ -150,6 +150,19 @@ pub fn libc() -> &'static mut Libc {
     unsafe { &mut *core::ptr::addr_of_mut!(ffi::__libc) }
 }
 
+/// musl's `__pthread_self()`, inline as in `dynlink.c`: the calling thread's
+/// descriptor, from the thread pointer (below it where TLS lies above it).
+/// Only after stage 2b has installed a thread pointer.
+#[inline(always)]
+pub fn pthread_self() -> usize {
+    let tp = crate::arch::thread_pointer();
+    if probed::TLS_ABOVE_TP != 0 {
+        tp - probed::PTHREAD_SIZE - probed::TP_OFFSET
+    } else {
+        tp
+    }
+}
+
 /// musl's malloc aligns to two words (16 bytes on 64-bit, 8 on 32-bit); larger
 /// alignments are refused rather than silently misaligned.
 fn beyond_malloc_alignment(layout: core::alloc::Layout) -> bool {

@@ -13,7 +13,6 @@ use core::mem::offset_of;
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: c_int = 8;
 
 extern "C" {
-    fn pthread_self() -> usize;
     fn __block_app_sigs(set: *mut u8);
     fn __restore_sigs(set: *const u8);
     fn __tl_lock();
@@ -41,7 +40,7 @@ pub fn install() {
     let provider = (st.tls_tail as usize - offset_of!(Dso, tls)) as *const Dso;
     // SAFETY: tls_tail is the `tls` field of a live Dso loaded by this dlopen.
     let new_dtv = unsafe { (*provider).dl.as_ref().map_or(core::ptr::null_mut(), |x| x.new_dtv) } as usize;
-    let me = pthread_self_addr();
+    let me = crate::musl::pthread_self();
     // SAFETY: dtv[0] is the number of modules the dtv covers.
     let old_cnt = unsafe { mem::read::<usize>(dtv_of(me)) };
 
@@ -106,9 +105,4 @@ pub fn install() {
         __tl_unlock();
         __restore_sigs(sigs.as_ptr() as *const u8);
     }
-}
-
-fn pthread_self_addr() -> usize {
-    // SAFETY: the calling thread's descriptor.
-    unsafe { pthread_self() }
 }

@@ -4,108 +4,157 @@
 //! dependencies and constructor queue would run malloc's code (file pages of
 //! libc.so, and emulated code under qemu-user) and take heap pages that
 //! startup otherwise never touches.
+//!
+//! Where the entries are is one pointer select, not an enum match: startup
+//! reads these lists in its hottest loops, and under qemu-user every
+//! conditional branch ends a translated block.
 use crate::dso::Dso;
-use alloc::collections::TryReserveError;
-use alloc::vec::Vec;
+use alloc::alloc::{alloc, alloc_zeroed, dealloc, Layout};
 use core::ops::{Deref, DerefMut};
+use core::ptr::null_mut;
 
-pub enum PtrList<const N: usize> {
-    Inline { len: usize, items: [*mut Dso; N] },
-    Heap(Vec<*mut Dso>),
+/// The heap could not provide room for the list.
+#[derive(Debug)]
+pub struct OutOfMemory;
+
+pub struct PtrList<const N: usize> {
+    len: usize,
+    /// The entries when they do not fit inline; null while they do.
+    heap: *mut *mut Dso,
+    /// The entries while `heap` is null. Once on the heap, `inline[0]` holds
+    /// the heap buffer's capacity (the list stays the size of musl's fields).
+    inline: [*mut Dso; N],
 }
 
 impl<const N: usize> PtrList<N> {
+    const HAS_INLINE_ROOM: () = assert!(N >= 1);
+
     pub const fn new() -> Self {
-        PtrList::Inline { len: 0, items: [core::ptr::null_mut(); N] }
+        let () = Self::HAS_INLINE_ROOM;
+        PtrList { len: 0, heap: null_mut(), inline: [null_mut(); N] }
     }
 
-    /// Room for `additional` more entries: nothing while they fit inline,
-    /// else one allocation of the exact size (musl's `calloc(cnt+1)`).
-    pub fn try_reserve_exact(&mut self, additional: usize) -> Result<(), TryReserveError> {
-        match self {
-            PtrList::Inline { len, items } => {
-                if *len + additional <= N {
-                    return Ok(());
-                }
-                let mut heap = Vec::new();
-                heap.try_reserve_exact(*len + additional)?;
-                heap.extend_from_slice(&items[..*len]);
-                *self = PtrList::Heap(heap);
-                Ok(())
-            }
-            PtrList::Heap(v) => v.try_reserve_exact(additional),
+    fn capacity(&self) -> usize {
+        if self.heap.is_null() {
+            N
+        } else {
+            self.inline[0] as usize
         }
     }
 
-    /// `len` null entries: inline while they fit, else one allocation of
-    /// the exact size (musl's `calloc(cnt)`), to be filled by index.
-    pub fn try_filled(len: usize) -> Result<Self, TryReserveError> {
+    fn base(&self) -> *mut *mut Dso {
+        // A select, not a branch (see the module comment).
+        if self.heap.is_null() {
+            self.inline.as_ptr() as *mut _
+        } else {
+            self.heap
+        }
+    }
+
+    /// Move the entries to a heap buffer of `cap` entries (≥ `len`).
+    fn move_to_heap(&mut self, cap: usize) -> Result<(), OutOfMemory> {
+        let layout = Layout::array::<*mut Dso>(cap).map_err(|_| OutOfMemory)?;
+        // SAFETY: a non-zero size (cap > N ≥ 1 at every caller).
+        let buf = unsafe { alloc(layout) } as *mut *mut Dso;
+        if buf.is_null() {
+            return Err(OutOfMemory);
+        }
+        // SAFETY: `len` ≤ both capacities; the buffers do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(self.base(), buf, self.len) };
+        self.free_heap();
+        self.heap = buf;
+        self.inline[0] = cap as *mut Dso;
+        Ok(())
+    }
+
+    fn free_heap(&mut self) {
+        if !self.heap.is_null() {
+            let cap = self.inline[0] as usize;
+            // SAFETY: allocated by move_to_heap/fill_new with this layout.
+            unsafe { dealloc(self.heap as *mut u8, Layout::array::<*mut Dso>(cap).unwrap_unchecked()) };
+            self.heap = null_mut();
+        }
+    }
+
+    /// Room for `additional` more entries: nothing while they fit, else one
+    /// allocation of the exact size (musl's `calloc(cnt+1)`).
+    pub fn try_reserve_exact(&mut self, additional: usize) -> Result<(), OutOfMemory> {
+        let need = self.len.checked_add(additional).ok_or(OutOfMemory)?;
+        if need <= self.capacity() {
+            return Ok(());
+        }
+        self.move_to_heap(need)
+    }
+
+    /// Make a list that has never held a heap buffer (a new object's, a new
+    /// queue) `len` null entries, to be filled by index: inline while they
+    /// fit, else one zeroed allocation of the exact size (musl's
+    /// `calloc(cnt)`). On failure the list stays empty. Not for a list with
+    /// a heap buffer (startup's hot path skips that test): it would leak.
+    pub fn fill_new(&mut self, len: usize) -> Result<(), OutOfMemory> {
+        debug_assert!(self.heap.is_null());
+        self.len = 0;
         if len <= N {
-            return Ok(PtrList::Inline { len, items: [core::ptr::null_mut(); N] });
+            self.inline = [null_mut(); N];
+        } else {
+            let layout = Layout::array::<*mut Dso>(len).map_err(|_| OutOfMemory)?;
+            // SAFETY: a non-zero size.
+            let buf = unsafe { alloc_zeroed(layout) } as *mut *mut Dso;
+            if buf.is_null() {
+                return Err(OutOfMemory);
+            }
+            self.heap = buf;
+            self.inline[0] = len as *mut Dso;
         }
-        let mut heap = Vec::new();
-        heap.try_reserve_exact(len)?;
-        heap.resize(len, core::ptr::null_mut());
-        Ok(PtrList::Heap(heap))
+        self.len = len;
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// Keep the first `new_len` entries.
     pub fn truncate(&mut self, new_len: usize) {
-        match self {
-            PtrList::Inline { len, .. } => *len = new_len.min(*len),
-            PtrList::Heap(v) => v.truncate(new_len),
-        }
+        self.len = new_len.min(self.len);
     }
 
+    /// Append within the room reserved by [`Self::try_reserve_exact`]; a push
+    /// past it is a loader bug and stops the process.
     pub fn push(&mut self, p: *mut Dso) {
-        match self {
-            PtrList::Inline { len, items } if *len < N => {
-                items[*len] = p;
-                *len += 1;
-            }
-            PtrList::Inline { len, items } => {
-                let mut heap = Vec::with_capacity(N * 2);
-                heap.extend_from_slice(&items[..*len]);
-                heap.push(p);
-                *self = PtrList::Heap(heap);
-            }
-            PtrList::Heap(v) => v.push(p),
+        if self.len == self.capacity() {
+            crate::arch::trap();
         }
+        // SAFETY: len < capacity.
+        unsafe { self.base().add(self.len).write(p) };
+        self.len += 1;
     }
 
-    pub fn len(&self) -> usize {
-        match self {
-            PtrList::Inline { len, .. } => *len,
-            PtrList::Heap(v) => v.len(),
-        }
+    /// Empty the list and free its heap buffer, if any.
+    pub fn clear(&mut self) {
+        self.free_heap();
+        self.len = 0;
+    }
+}
+
+impl<const N: usize> Drop for PtrList<N> {
+    fn drop(&mut self) {
+        self.free_heap();
     }
 }
 
 impl<const N: usize> Deref for PtrList<N> {
     type Target = [*mut Dso];
     fn deref(&self) -> &[*mut Dso] {
-        match self {
-            PtrList::Inline { len, items } => &items[..*len],
-            PtrList::Heap(v) => v,
-        }
+        // SAFETY: `len` initialised entries at `base` (inline or heap).
+        unsafe { core::slice::from_raw_parts(self.base(), self.len) }
     }
 }
 
 impl<const N: usize> DerefMut for PtrList<N> {
     fn deref_mut(&mut self) -> &mut [*mut Dso] {
-        match self {
-            PtrList::Inline { len, items } => &mut items[..*len],
-            PtrList::Heap(v) => v,
-        }
-    }
-}
-
-impl<const N: usize> Clone for PtrList<N> {
-    fn clone(&self) -> Self {
-        match self {
-            PtrList::Inline { len, items } => PtrList::Inline { len: *len, items: *items },
-            PtrList::Heap(v) => PtrList::Heap(v.clone()),
-        }
+        // SAFETY: as in deref; `&mut self` makes the access unique.
+        unsafe { core::slice::from_raw_parts_mut(self.base(), self.len) }
     }
 }
 
@@ -127,33 +176,42 @@ mod tests {
     fn inline_then_heap() {
         let mut l: PtrList<2> = PtrList::new();
         l.try_reserve_exact(2).unwrap();
-        assert!(matches!(l, PtrList::Inline { .. }));
+        assert!(l.heap.is_null());
         l.push(p(1));
         l.push(p(2));
-        assert!(matches!(l, PtrList::Inline { .. }));
+        assert!(l.heap.is_null());
         assert_eq!(&*l, &[p(1), p(2)]);
+        l.try_reserve_exact(1).unwrap();
         l.push(p(3));
-        assert!(matches!(l, PtrList::Heap(_)));
+        assert!(!l.heap.is_null());
+        assert_eq!(l.capacity(), 3);
         assert_eq!(&*l, &[p(1), p(2), p(3)]);
         let mut m: PtrList<2> = PtrList::new();
-        m.push(p(7));
+        m.fill_new(1).unwrap();
+        m[0] = p(7);
         m.try_reserve_exact(5).unwrap();
-        assert!(matches!(&m, PtrList::Heap(v) if v.capacity() == 6));
+        assert_eq!(m.capacity(), 6);
         assert_eq!(&*m, &[p(7)]);
+        m.clear();
+        assert!(m.len() == 0 && m.heap.is_null());
     }
 
     #[test]
     fn filled_by_index_then_truncated() {
-        let mut inline: PtrList<2> = PtrList::try_filled(2).unwrap();
-        assert!(matches!(inline, PtrList::Inline { len: 2, .. }));
+        let mut inline: PtrList<2> = PtrList::new();
+        inline.fill_new(2).unwrap();
+        assert!(inline.heap.is_null());
         inline[1] = p(5);
         inline.truncate(1);
-        assert_eq!(&*inline, &[core::ptr::null_mut()]);
-        let mut heap: PtrList<2> = PtrList::try_filled(3).unwrap();
-        assert!(matches!(&heap, PtrList::Heap(v) if v.capacity() == 3));
+        assert_eq!(&*inline, &[null_mut()]);
+        let mut heap: PtrList<2> = PtrList::new();
+        heap.fill_new(3).unwrap();
+        assert_eq!(heap.capacity(), 3);
         heap[0] = p(1);
         heap[2] = p(3);
         heap.truncate(2);
-        assert_eq!(&*heap, &[p(1), core::ptr::null_mut()]);
+        assert_eq!(&*heap, &[p(1), null_mut()]);
+        heap.clear();
+        assert!(heap.heap.is_null() && heap.len() == 0);
     }
 }

@@ -113,8 +113,11 @@ pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
     }
 }
 
-/// Most loaders have a few dozen symbolic REL relocations (none on RELA arches).
-const SMALL_ADDENDS: usize = 256;
+/// libc.so has none on RELA arches and about twenty on ARM (21 GLOB_DAT and
+/// JUMP_SLOT). Stage 3 runs below this frame, so every word of it deepens
+/// the whole startup's stack: musl's VLA is exactly the count, and a frame of
+/// 256 words measured one more page of stack resident on x86_64.
+const SMALL_ADDENDS: usize = 32;
 
 /// Stage 2's symbolic relocations of the loader itself, with room for `N`
 /// saved addends in this frame, which stays alive until the process exits.
@@ -177,12 +180,14 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         ffi::memset(aux.as_mut_ptr().cast(), 0, size);
         aux.assume_init_mut()
     };
+    // Branch-free per entry (each branch ends a block qemu-user translates):
+    // a key past the array lands in aux[0], AT_NULL's slot, never read.
     let mut present = 0u64;
     for (k, v) in aux_pairs(auxv) {
-        if k < AUX_CNT {
-            aux[k] = v;
-            present |= 1 << k;
-        }
+        let known = k < AUX_CNT;
+        let i = if known { k } else { 0 };
+        aux[i] = v;
+        present |= (known as u64) << i;
     }
     // SAFETY: argv and envp per the kernel's stack layout.
     let argc = unsafe { *sp };
@@ -191,16 +196,16 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     // SAFETY: musl's globals, single-threaded startup.
     unsafe {
         *core::ptr::addr_of_mut!(ffi::__environ) = envp;
-        if present & (1 << AT_SYSINFO) != 0 {
-            *core::ptr::addr_of_mut!(ffi::__sysinfo) = aux[AT_SYSINFO];
-        }
-        set_self_sysinfo(*core::ptr::addr_of!(ffi::__sysinfo));
+        let sysinfo = core::ptr::addr_of_mut!(ffi::__sysinfo);
+        *sysinfo = if present & (1 << AT_SYSINFO) != 0 { aux[AT_SYSINFO] } else { *sysinfo };
+        set_self_sysinfo(*sysinfo);
     }
     let l = libc();
     l.page_size = aux[AT_PAGESZ];
     let ids_present = present & 0x7800 == 0x7800;
+    // `|`, not `||`: one block instead of four under qemu-user.
     l.secure =
-        (!ids_present || aux[AT_UID] != aux[AT_EUID] || aux[AT_GID] != aux[AT_EGID] || aux[AT_SECURE] != 0) as i8;
+        (!ids_present | (aux[AT_UID] != aux[AT_EUID]) | (aux[AT_GID] != aux[AT_EGID]) | (aux[AT_SECURE] != 0)) as i8;
 
     // SAFETY: getenv with a literal name.
     crate::ld_debug::init(unsafe { ffi::getenv(c"LD_DEBUG".as_ptr()) } as *const u8, l.secure != 0);
@@ -230,12 +235,11 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
                 _ => {}
             }
         }
-        if app.tls.size != 0 {
-            app.tls.image = app.laddr(tls_image) as *const u8;
-        }
-        if interp != 0 {
-            st.ldso.name = app.laddr(interp) as *const u8;
-        }
+        // Selects rather than branches (see the aux loop).
+        let image = app.laddr(tls_image) as *const u8;
+        app.tls.image = if app.tls.size != 0 { image } else { app.tls.image };
+        let interp_name = app.laddr(interp) as *const u8;
+        st.ldso.name = if interp != 0 { interp_name } else { st.ldso.name };
         let execfn = aux[AT_EXECFN];
         // musl's strncmp, as musl's __dls3: libc's code that getenv runs
         // anyway, rather than a second, inlined comparison.
@@ -336,12 +340,15 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         libc().tls_size = size;
     }
 
-    crate::ld_debug::report_startup();
-    if st.ldso_fail {
-        crate::error::exit(127);
-    }
-    if st.ldd_mode {
-        crate::error::exit(0);
+    // One test for the three rare outcomes (one block under qemu-user).
+    if st.debug.statistics | st.ldso_fail | st.ldd_mode {
+        crate::ld_debug::report_startup();
+        if st.ldso_fail {
+            crate::error::exit(127);
+        }
+        if st.ldd_mode {
+            crate::error::exit(0);
+        }
     }
 
     // SAFETY: musl's globals.
@@ -372,11 +379,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
 /// `__pthread_self()->sysinfo = __sysinfo`.
 fn set_self_sysinfo(v: usize) {
-    extern "C" {
-        fn pthread_self() -> usize;
-    }
     // SAFETY: the thread pointer is installed; the field offset comes from the probe.
-    unsafe { mem::write(pthread_self() + crate::musl::probed::PTHREAD_SYSINFO, v) };
+    unsafe { mem::write(crate::musl::pthread_self() + crate::musl::probed::PTHREAD_SYSINFO, v) };
 }
 
 /// musl's `add_syms`: append to the global symbol chain.

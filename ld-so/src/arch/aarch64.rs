@@ -80,6 +80,15 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
     unsafe { syscall3(n, a, 0, 0) }
 }
 
+/// The thread pointer (musl's `__get_tp`): `tpidr_el0`.
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reads a system register; no memory.
+    unsafe { asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags)) };
+    tp
+}
+
 #[inline(always)]
 pub fn trap() -> ! {
     // SAFETY: `brk` raises SIGTRAP and touches no memory.

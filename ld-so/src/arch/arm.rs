@@ -89,6 +89,15 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
     unsafe { syscall3(n, a, 0, 0) }
 }
 
+/// The thread pointer (musl's `__get_tp` for ARMv6K and later): TPIDRURO.
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reads a coprocessor register; no memory.
+    unsafe { asm!("mrc p15, 0, {}, c13, c0, 3", out(reg) tp, options(nomem, nostack, preserves_flags)) };
+    tp
+}
+
 #[inline(always)]
 pub fn trap() -> ! {
     // SAFETY: `udf` raises SIGILL and touches no memory.

@@ -81,6 +81,16 @@ pub unsafe fn syscall1(n: usize, a: usize) -> isize {
     unsafe { syscall3(n, a, 0, 0) }
 }
 
+/// The thread pointer (musl's `__get_tp`): the word at `%fs:0`, which musl
+/// sets to the thread descriptor's own address.
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: the thread pointer is installed before any caller runs.
+    unsafe { asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, preserves_flags, readonly)) };
+    tp
+}
+
 #[inline(always)]
 pub fn trap() -> ! {
     // SAFETY: `ud2` raises SIGILL and touches no memory.
