@@ -67,10 +67,11 @@ pub struct Dso {
     pub dl: Option<alloc::boxed::Box<DlExtras>>,
     /// Limits of what lookups read from an object map_library checked
     /// (`stormless_elf::layout::check_tables`): string offsets below `strsz`,
-    /// symbols, GNU hash chains and version entries below these run-time
-    /// addresses. usize::MAX for the objects the kernel mapped.
+    /// symbol indexes below `nsyms`, GNU hash chains and version entries
+    /// below these run-time addresses. usize::MAX for the objects the kernel
+    /// mapped.
     pub strsz: usize,
-    pub syms_end: usize,
+    pub nsyms: usize,
     pub ghash_end: usize,
     pub versym_end: usize,
 }
@@ -178,7 +179,7 @@ impl Dso {
             got: 0,
             dl: None,
             strsz: usize::MAX,
-            syms_end: usize::MAX,
+            nsyms: usize::MAX,
             ghash_end: usize::MAX,
             versym_end: usize::MAX,
         }
@@ -297,12 +298,13 @@ impl Dso {
     /// The address of symbol `index`'s entry, if the whole entry lies in the
     /// symbol table's readable region.
     pub fn sym_entry(&self, index: usize) -> Option<NonZeroUsize> {
-        // One comparison with the number of whole entries below syms_end (a
-        // division by a constant, no overflow checks on the hot path).
-        if index < self.syms_end.saturating_sub(self.syms) / Sym::SIZE {
-            // syms + (index + 1) * SIZE <= syms_end: no overflow, and an
-            // address inside a mapping is never 0.
-            NonZeroUsize::new(self.syms + index * Sym::SIZE)
+        // One comparison with the count map_library checked: lookups ask
+        // for every hash-chain candidate, so nothing is computed here.
+        if index < self.nsyms {
+            // The entry lies in the table's readable region: no overflow, and
+            // an address inside a mapping is never 0. (usize::MAX for what the
+            // kernel mapped: trusted, as musl trusts everything.)
+            NonZeroUsize::new(self.syms.wrapping_add(index.wrapping_mul(Sym::SIZE)))
         } else {
             None
         }

@@ -292,7 +292,7 @@ fn check_dynamic(dso: &mut Dso, image: &MappedImage<'_>) -> Option<()> {
     let limits = layout::check_tables(dynamic, Class::native(), image).ok()?;
     let end = |vaddr: u64| if vaddr == 0 { usize::MAX } else { image.base.wrapping_add(vaddr as usize) };
     dso.strsz = limits.strsz as usize;
-    dso.syms_end = end(limits.symtab_end);
+    dso.nsyms = usize::try_from(limits.symbols).unwrap_or(usize::MAX);
     dso.ghash_end = end(limits.gnu_hash_end);
     dso.versym_end = end(limits.versym_end);
     Some(())

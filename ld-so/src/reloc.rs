@@ -199,7 +199,10 @@ fn tlsdesc_rel_addend_slot() -> usize {
 /// musl 1.2.5's `get_lfs64`: a program linked against an older musl may ask
 /// for the LFS64 names (`fopen64`, `stat64`, …) that 1.2.5 no longer exports;
 /// they resolve to the plain symbol of libc. Earlier releases still export
-/// them, so there it never applies.
+/// them, so there it never applies. Out of line and cold: only a missing
+/// symbol gets here, and inlined it would crowd do_relocs' hot loop.
+#[cold]
+#[inline(never)]
 fn lfs64_alias(name: &[u8]) -> Option<Def> {
     if crate::musl::probed::MUSL_VERSION < (1, 2, 5) {
         return None;

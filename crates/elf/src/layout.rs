@@ -153,6 +153,9 @@ pub struct TableLimits {
     /// The end of the readable region holding the symbol table: symbol `i` is readable when
     /// `symtab + (i + 1) * sizeof(Sym) <= symtab_end`.
     pub symtab_end: u64,
+    /// How many whole symbol entries lie below `symtab_end` from `DT_SYMTAB`: a lookup compares
+    /// an index with this count rather than dividing per candidate.
+    pub symbols: u64,
     /// The end of the readable region holding `DT_GNU_HASH` (its chains run up to there), or 0.
     pub gnu_hash_end: u64,
     /// The end of the readable region holding `DT_VERSYM`, or 0.
@@ -226,7 +229,8 @@ pub fn check_tables(dynamic: Dynamic<'_>, class: Class, image: &impl Image) -> R
             }
         }
     }
-    Ok(TableLimits { strsz, symtab_end, gnu_hash_end, versym_end })
+    let symbols = symtab_end.saturating_sub(symtab) / sym_size;
+    Ok(TableLimits { strsz, symtab_end, symbols, gnu_hash_end, versym_end })
 }
 
 #[cfg(test)]
@@ -374,7 +378,11 @@ mod tests {
         let limits =
             tables(&[(DT_HASH, 0x300), (DT_GNU_HASH, 0x380), (DT_RUNPATH, 9), (DT_RELA, 0x3a0), (DT_RELASZ, 24)])
                 .unwrap();
-        assert_eq!(limits, TableLimits { strsz: 16, symtab_end: 0x400, gnu_hash_end: 0x400, versym_end: 0 });
+        // Symbols at 0x200 up to the end of the image: 0x200 / 24 = 21 whole entries.
+        assert_eq!(
+            limits,
+            TableLimits { strsz: 16, symtab_end: 0x400, symbols: 21, gnu_hash_end: 0x400, versym_end: 0 }
+        );
     }
 
     #[test]
