@@ -165,11 +165,39 @@ pub fn find_sym_hashed(start: *mut Dso, name: &[u8], gh: u32, need_def: bool, sc
 
 /// The global scope: `start` and then its `syms_next` chain. Never inlined:
 /// relocation processing and every other lookup share this one copy (under
-/// qemu-user each copy of code startup runs is translated anew); and apart
-/// from the other walk, so that the lookup's state stays in registers.
+/// qemu-user each copy of code startup runs is translated anew).
+///
+/// Objects with a GNU hash table (all a current toolchain makes) are walked
+/// here with no call on the way, so the loop's state lives in scratch
+/// registers: no callee-saved registers to save and restore per lookup,
+/// which under qemu-user are a dozen memory operations per relocation. The
+/// first object without one hands the rest of the walk to
+/// [`find_in_chain_general`], as a tail call.
 #[inline(never)]
 #[link_section = ".text.startup.stormless"]
 fn find_in_chain(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Option<Def> {
+    let bloom = Bloom::of(gh);
+    let mut p = start;
+    while !p.is_null() {
+        // SAFETY: the syms_next chain links live Dsos.
+        let dso = unsafe { &*p };
+        if dso.ghashtab == 0 {
+            return find_in_chain_general(p, name, gh, need_def);
+        }
+        if let Some((entry, sym)) = gnu_lookup(dso, name, gh, bloom) {
+            if acceptable(&sym, need_def) {
+                return Some(Def { dso: p, entry });
+            }
+        }
+        p = dso.syms_next;
+    }
+    None
+}
+
+/// [`find_in_chain`] from an object without a GNU hash table on: every
+/// kind of object, the SysV hash computed once if one asks for it.
+#[inline(never)]
+fn find_in_chain_general(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Option<Def> {
     let mut lookup = Lookup { name, gh, bloom: Bloom::of(gh), sh: None, need_def };
     let mut p = start;
     while !p.is_null() {
@@ -180,6 +208,20 @@ fn find_in_chain(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Optio
         p = unsafe { (*p).syms_next };
     }
     None
+}
+
+/// musl's tests on a definition found by name: defined unless a definition
+/// is needed (or it is TLS), a value unless TLS, and a type and binding that
+/// can satisfy a reference.
+#[inline(always)]
+fn acceptable(sym: &Sym, need_def: bool) -> bool {
+    if sym.st_shndx == SHN_UNDEF && (need_def || sym.typ() == STT_TLS) {
+        return false;
+    }
+    if sym.st_value == 0 && sym.typ() != STT_TLS {
+        return false;
+    }
+    (1u32 << sym.typ()) & OK_TYPES != 0 && (1u32 << sym.bind()) & OK_BINDS != 0
 }
 
 /// A `dlopen` handle's scope: `start` and then its `deps`.
@@ -218,15 +260,6 @@ impl Lookup<'_> {
         } else {
             return None;
         };
-        if sym.st_shndx == SHN_UNDEF && (self.need_def || sym.typ() == STT_TLS) {
-            return None;
-        }
-        if sym.st_value == 0 && sym.typ() != STT_TLS {
-            return None;
-        }
-        if (1u32 << sym.typ()) & OK_TYPES == 0 || (1u32 << sym.bind()) & OK_BINDS == 0 {
-            return None;
-        }
-        Some(Def { dso: p, entry })
+        acceptable(&sym, self.need_def).then_some(Def { dso: p, entry })
     }
 }
