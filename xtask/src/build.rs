@@ -171,6 +171,7 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
             .args(["--target", arch.rust_target()])
             .arg("--")
             .args(["-C", "relocation-model=pic", "-C", "force-unwind-tables=no"])
+            .arg(format!("-Copt-level={}", arch.loader_opt_level()))
             .arg(format!("--emit=obj={}", rust_obj.display())),
         &log(dir, "ldso"),
     )
@@ -185,6 +186,13 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
     // The precompiled `core`/`alloc` carry DWARF; musl's own objects have
     // none in this build, and gdb then reads libc.so's symbols differently.
     objcopy.arg("--strip-debug");
+    // Unwind tables of the precompiled `core`'s functions survive LTO
+    // (`force-unwind-tables=no` covers only this crate's): 3.7 KiB of
+    // `.eh_frame` plus its `.eh_frame_hdr` in libc.so's read-only segment,
+    // where musl's C has 132 bytes. Nothing reads them: the loader never
+    // unwinds (panic=abort), and gdb walks its frames by prologue analysis,
+    // as it walks musl's own.
+    objcopy.args(["-R", ".eh_frame", "-R", ".rela.eh_frame", "-R", ".rel.eh_frame"]);
     if arch == Arch::Armv7 {
         // Unwind tables of the precompiled `core`: their personality routines
         // would pull libgcc's unwinder (and three undefined `__cxa_*`) into

@@ -86,6 +86,23 @@ impl Arch {
         }
     }
 
+    /// `-C opt-level` of the loader for this arch (the `ldso` profile says 2).
+    ///
+    /// What the loader's code costs differs with where an arch's programs
+    /// start (docs/bench.md). Natively, startup touches nearly every 64 KiB
+    /// fault-around window of libc.so's `.text`, so all of it is resident and
+    /// each KiB of loader code is a KiB of every process: x86_64 is built for
+    /// size (8.8 KiB less code, the same startup time). Under qemu-user a
+    /// process pays for translating the code it executes, and `s` executes
+    /// more of it: +1.2 % of qemu's instructions for `hello` on aarch64, so
+    /// aarch64 and armv7 stay at 2.
+    pub fn loader_opt_level(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "s",
+            Arch::Aarch64 | Arch::Armv7 => "2",
+        }
+    }
+
     /// The qemu-user binary that runs this arch's programs on an x86_64 host,
     /// or `None` where they run natively.
     pub fn qemu_user(self) -> Option<&'static str> {
