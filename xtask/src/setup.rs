@@ -19,6 +19,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-arm", "boot tests (aarch64, armv7)"),
     ("strace", "system-call counts"),
     ("hyperfine", "startup benchmarks"),
+    ("valgrind", "the benchmark's exact count of qemu-user's instructions (callgrind)"),
     ("cpio", "initramfs images"),
     ("gdb", "debugger interoperability tests"),
     ("gdb-multiarch", "gdb check of aarch64/armv7 programs through qemu-user's gdb stub"),
