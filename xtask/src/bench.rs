@@ -22,7 +22,7 @@ const MAX_TIME_RATIO: f64 = 1.03;
 const MAX_RSS_RATIO: f64 = 1.05;
 
 /// Untimed rounds before the timed ones of each block (page cache, CPU frequency).
-const WARMUP_ROUNDS: usize = 10;
+pub const WARMUP_ROUNDS: usize = 10;
 
 /// The timed rounds are split into this many blocks, each starting from its
 /// own eviction of the loaders' files. How the page cache reads a file back
@@ -303,7 +303,7 @@ fn collected(log: &str) -> Option<u64> {
 
 /// The spawner (`xtask/bench/spawn.c`), compiled statically with the x86_64
 /// reference tree of `version`: it spawns and reaps each measured run.
-fn spawner(version: MuslVersion) -> Result<PathBuf> {
+pub fn spawner(version: MuslVersion) -> Result<PathBuf> {
     let host = Tree::new(version, Arch::X86_64, Loader::Reference);
     if !host.is_complete() {
         bail!(
@@ -327,32 +327,39 @@ fn files_of(tree: &Tree, program: &Path) -> Result<Vec<PathBuf>> {
     let mut files = vec![canonical(&tree.ldso())?, canonical(program)?];
     // A fixture's program is `<bench dir>/<fixture>/bin/<name>`.
     if let Some(build) = program.parent().and_then(Path::parent).filter(|d| d.starts_with(bench_dir(tree))) {
-        let mut dirs = vec![build.to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
-                let entry = entry?;
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    dirs.push(entry.path());
-                } else if kind.is_file() {
-                    files.push(entry.path());
-                }
-            }
-        }
+        files.extend(files_under(build)?);
     }
     files.sort();
     files.dedup();
     Ok(files)
 }
 
+/// Every regular file below `dir`.
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    Ok(files)
+}
+
 /// Drop `files` from the page cache (`spawn --evict`); how many pages stayed.
-fn evict(spawner: &Path, files: &[PathBuf]) -> Result<u64> {
+pub fn evict(spawner: &Path, files: &[PathBuf]) -> Result<u64> {
     let line = crate::util::output(Command::new(spawner).arg("--evict").args(files))?;
     line.trim().parse().with_context(|| format!("spawner printed {line:?}"))
 }
 
 /// One timed run through the spawner: wall time and `ru_maxrss` (KiB).
-fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<(Duration, u64)> {
+pub fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<(Duration, u64)> {
     let [ns, max_rss_kib] = spawn(spawner, None, arch, program, args)?;
     Ok((Duration::from_nanos(ns), max_rss_kib))
 }

@@ -3,13 +3,14 @@
 //! in its own directory, every RUNPATH listing all 40 (`tests/fixtures/store40`) — and starts the
 //! same program three ways: through stock musl, through stormless without notes, and through
 //! stormless after `stormless embed` wrote the notes. Side by side: opens and failed opens (one
-//! `strace -f` run each) and startup time (hyperfine medians of interleaved runs, and the ratio
-//! to stock musl).
+//! `strace -f` run each) and startup time (medians of runs interleaved one by one through the
+//! benchmark's spawner, and the ratio to stock musl).
+use crate::bench;
 use crate::build;
 use crate::util::{output, run, say};
 use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use stormless_tests::build::build_into;
 use stormless_tests::manifest::Fixture;
@@ -69,8 +70,12 @@ pub fn run_demo(runs: usize) -> Result<()> {
         ensure!(outcome.status == 0, "{} exited with {}: {}", c.label, outcome.status, outcome.stderr);
         counts.push(n);
     }
-    say(format!("demo: timing {runs} runs of each with hyperfine (interleaved by rounds, after a warm-up)"));
-    let medians = time(&contenders, runs, &root)?;
+    say(format!("demo: timing {runs} runs of each, interleaved one by one, after a warm-up"));
+    let mut files = vec![reference.ldso().canonicalize()?, ours.ldso().canonicalize()?];
+    for c in &contenders {
+        files.extend(bench::files_under(&c.out)?);
+    }
+    let medians = time(&contenders, runs, &files)?;
 
     println!();
     println!(
@@ -103,30 +108,21 @@ fn same_files(contenders: &[Contender], counts: &[syscalls::Counts]) -> bool {
     contenders.iter().zip(counts).all(|(c, n)| n.opened_under(&c.out) == first)
 }
 
-/// Median wall time (seconds) of each contender: hyperfine, without a shell, alternating the
-/// three in rounds so that the machine's noise falls on all alike.
-fn time(contenders: &[Contender], runs: usize, root: &Path) -> Result<Vec<f64>> {
-    const ROUNDS: usize = 5;
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
-    for round in 0..ROUNDS {
-        let json = root.join(format!("hyperfine-{round}.json"));
-        let mut cmd = Command::new("hyperfine");
-        // The programs get PATH only, as in the strace runs (cargo sets LD_LIBRARY_PATH).
-        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
-        cmd.args(["-N", "--style", "none", "--warmup", "10", "--runs"])
-            .arg((runs / ROUNDS).max(2).to_string())
-            .arg("--export-json")
-            .arg(&json);
-        for c in contenders {
-            cmd.arg(&c.program);
-        }
-        let result = cmd.output().context("cannot run hyperfine")?;
-        ensure!(result.status.success(), "hyperfine failed: {}", String::from_utf8_lossy(&result.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
-        let results = report["results"].as_array().context("hyperfine JSON without results")?;
-        for (i, r) in results.iter().enumerate() {
-            let times = r["times"].as_array().context("hyperfine JSON without times")?;
-            samples[i].extend(times.iter().filter_map(|t| t.as_f64()));
+/// Median wall time (seconds) of each contender. Each round starts each contender once in
+/// turn (`cargo xtask bench`'s spawner: spawn to reaping), so the machine's drift falls on all
+/// alike: blocks of consecutive runs of one program (hyperfine's way, which this used before)
+/// put the "no notes" row anywhere from 0.94 to 1.22 of stock musl for one build. The files
+/// are first dropped from the page cache, so each contender reads its own back alike.
+fn time(contenders: &[Contender], runs: usize, files: &[PathBuf]) -> Result<Vec<f64>> {
+    let spawner = bench::spawner(VERSION)?;
+    bench::evict(&spawner, files)?;
+    let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); contenders.len()];
+    for round in 0..bench::WARMUP_ROUNDS + runs.max(1) {
+        for (c, kept) in contenders.iter().zip(samples.iter_mut()) {
+            let (wall, _) = bench::run_once(&spawner, ARCH, &c.program, &[])?;
+            if round >= bench::WARMUP_ROUNDS {
+                kept.push(wall.as_secs_f64());
+            }
         }
     }
     Ok(samples

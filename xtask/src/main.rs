@@ -31,7 +31,7 @@ enum Command {
     /// The main job: a 40-library store started through stock musl, stormless without notes and
     /// stormless with notes, side by side (failed opens, opens, startup time).
     Demo {
-        /// Timed runs of each program (hyperfine, interleaved in rounds).
+        /// Timed runs of each program (interleaved one by one).
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },

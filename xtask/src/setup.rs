@@ -18,7 +18,6 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86", "boot tests"),
     ("qemu-system-arm", "boot tests (aarch64, armv7)"),
     ("strace", "system-call counts"),
-    ("hyperfine", "startup benchmarks"),
     ("valgrind", "the benchmark's exact count of qemu-user's instructions (callgrind)"),
     ("cpio", "initramfs images"),
     ("gdb", "debugger interoperability tests"),
