@@ -76,6 +76,11 @@ pub struct Dso {
     pub versym_end: usize,
 }
 
+/// An all-zero symbol-table entry (undefined, unnamed, no value, local), what
+/// [`Dso::sym`] reads for an index past the table.
+static UNDEFINED_ENTRY: [u64; 3] = [0; 3];
+const _: () = assert!(core::mem::size_of::<[u64; 3]>() >= Sym::SIZE);
+
 /// A search path from RPATH/RUNPATH, once `$ORIGIN` was dealt with.
 pub enum Rpath {
     /// No `$ORIGIN`: the string in the object itself (`rpath_orig`), as musl
@@ -287,12 +292,20 @@ impl Dso {
 
     /// Symbol `index`; one past the symbol table's readable region reads as an
     /// undefined, unnamed symbol (no lookup or relocation can use it).
+    ///
+    /// The entry's address is a select, not a branch: relocation reads one
+    /// symbol per symbolic relocation, and under qemu-user each branch ends a
+    /// translated block.
+    #[inline(always)]
     pub fn sym(&self, index: usize) -> Sym {
-        match self.sym_entry(index) {
-            // SAFETY: sym_entry returns only entries wholly inside the mapping.
-            Some(at) => unsafe { Sym::read(at.get()) },
-            None => Sym::UNDEFINED,
-        }
+        let at = core::hint::select_unpredictable(
+            index < self.nsyms,
+            self.syms.wrapping_add(index.wrapping_mul(Sym::SIZE)),
+            UNDEFINED_ENTRY.as_ptr() as usize,
+        );
+        // SAFETY: an index below nsyms names an entry wholly inside the table's
+        // readable region (map_library checked); UNDEFINED_ENTRY is a whole entry.
+        unsafe { Sym::read(at) }
     }
 
     /// The address of symbol `index`'s entry, if the whole entry lies in the
@@ -331,23 +344,29 @@ impl Dso {
 
     /// [`Dso::string`] and the GNU hash of it, in one pass over the bytes
     /// (relocation processing needs both for every symbol).
+    ///
+    /// Shaped for qemu-user, where each branch ends a translated block: the
+    /// offset is clamped by a select, and the loop hashes up to and including
+    /// the NUL with its one test after the step (no test before the first
+    /// byte), then takes the NUL's step back out.
+    #[inline(always)]
     pub fn string_hashed(&self, offset: usize) -> (&'static [u8], u32) {
-        if offset >= self.strsz {
-            return (b"", stormless_elf::GNU_HASH_SEED);
-        }
-        let at = self.strings + offset;
-        let (mut len, mut h) = (0usize, stormless_elf::GNU_HASH_SEED);
+        // Past the table: its last byte, a NUL (check_tables; strsz ≥ 1, or
+        // usize::MAX for the objects the kernel mapped), so "".
+        let offset = if offset < self.strsz { offset } else { self.strsz - 1 };
+        let at = self.strings.wrapping_add(offset);
+        let (mut p, mut h) = (at, stormless_elf::GNU_HASH_SEED);
         // SAFETY: the string starts inside the table, whose last byte is NUL.
         unsafe {
             loop {
-                let c = mem::read::<u8>(at + len);
+                let c = mem::read::<u8>(p);
+                h = stormless_elf::gnu_hash_step(h, c);
+                p += 1;
                 if c == 0 {
                     break;
                 }
-                h = stormless_elf::gnu_hash_step(h, c);
-                len += 1;
             }
-            (core::slice::from_raw_parts(at as *const u8, len), h)
+            (core::slice::from_raw_parts(at as *const u8, p - at - 1), stormless_elf::gnu_hash_unstep_nul(h))
         }
     }
 

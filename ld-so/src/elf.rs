@@ -181,8 +181,6 @@ pub struct Sym {
 
 impl Sym {
     pub const SIZE: usize = if IS64 { 24 } else { 16 };
-    /// What an index outside the symbol table reads as: undefined, unnamed, no value.
-    pub const UNDEFINED: Sym = Sym { st_name: 0, st_value: 0, st_size: 0, st_info: 0, st_shndx: SHN_UNDEF };
 
     /// Where `st_value` sits in an entry (after st_name, st_info, st_other and
     /// st_shndx in ELF64; right after st_name in ELF32).

@@ -19,12 +19,12 @@ pub enum Kind {
     None,
     /// S + A
     Symbolic,
-    /// S + A − P, 32 bits
-    Offset32,
     /// GOT entry: S
     Got,
     /// PLT slot: S
     Plt,
+    /// S + A − P, 32 bits
+    Offset32,
     /// B + A
     Relative,
     /// copy the symbol's bytes
@@ -36,18 +36,68 @@ pub enum Kind {
     Unknown,
 }
 
+impl Kind {
+    /// Symbolic, Got and Plt: the symbol's address plus the addend, written as
+    /// a word — nearly every symbolic relocation. One compare (the three are
+    /// consecutive), so that relocation takes them without the jump table,
+    /// an indirect branch qemu-user resolves through a helper call each time.
+    #[inline(always)]
+    pub fn writes_symbol_address(self) -> bool {
+        (self as u8).wrapping_sub(Kind::Symbolic as u8) <= Kind::Plt as u8 - Kind::Symbolic as u8
+    }
+}
+
+const _: () = assert!(Kind::Got as u8 == Kind::Symbolic as u8 + 1 && Kind::Plt as u8 == Kind::Symbolic as u8 + 2);
+
 /// musl's ADDEND_LIMIT: stage 2 crashes rather than save more addends.
 pub const ADDEND_LIMIT: usize = 4096;
 
 /// musl's `do_relocs` over one table at run-time address `table` of `size`
-/// bytes, entries of `STRIDE` words (2: REL, 3: RELA). One instance per
-/// stride: each arch's objects use one form, so startup runs (and qemu-user
-/// translates) only the instance without the other form's branches.
+/// bytes, entries of `STRIDE` words (2: REL, 3: RELA), in either form:
+/// the arch's own form runs [`do_relocs_native`], the other one (which a
+/// toolchain for the arch does not emit, but musl accepts)
+/// [`do_relocs_other`]. Each form is its own instance, so startup runs (and
+/// qemu-user translates) only the one without the other form's branches.
 ///
 /// Err(Abort) when a `dlopen` must be rolled back (musl's longjmp); during
 /// startup errors are reported and relocation goes on.
-#[link_section = ".text.startup.stormless"]
+#[inline(always)]
 pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    if STRIDE == crate::arch::RELOC_STRIDE {
+        do_relocs_native(dso, table, size)
+    } else {
+        do_relocs_other(dso, table, size)
+    }
+}
+
+/// The stride of the form the arch does not use.
+const OTHER_STRIDE: usize = 5 - crate::arch::RELOC_STRIDE;
+
+/// [`do_relocs`] in the arch's own form: every relocation of every object.
+///
+/// In `.text.hot.stormless` with [`crate::symbols`]' global walk, the only
+/// other code that runs per relocation. The build aligns that section so
+/// that it never straddles a page on the arches that run under qemu-user
+/// (`Arch::hot_code_alignment`): qemu chains a direct branch to its target
+/// only within one guest page, and takes every other one through a helper
+/// call that looks the target up. Where the symbol walk's loop happened to
+/// straddle a page boundary, each step through an object paid that call
+/// (300 000 times for `relocheavy`, 5 % of qemu's instructions).
+#[inline(never)]
+#[link_section = ".text.hot.stormless"]
+fn do_relocs_native(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    relocate::<{ crate::arch::RELOC_STRIDE }>(dso, table, size)
+}
+
+/// [`do_relocs`] in the other form. Not in the hot section, whose size
+/// must stay within a page.
+#[inline(never)]
+fn do_relocs_other(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    relocate::<OTHER_STRIDE>(dso, table, size)
+}
+
+#[inline(always)]
+fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
     let stride = STRIDE;
     let st = state();
     let d = unsafe { &mut *dso };
@@ -99,9 +149,13 @@ pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) 
 
         let sym_index = r_sym(info);
         let mut sym = None;
-        // The defining object and the definition's st_value (musl's `def`);
-        // None for no symbol or an undefined weak one (its value is 0).
-        let mut def: Option<(*mut Dso, usize)> = None;
+        // musl's `def`, as three plain values rather than an Option that every
+        // path re-tests: the defining object (this one when there is no
+        // symbol), the definition's st_value and its run-time address (both 0
+        // for no symbol or an undefined weak one).
+        let mut def_dso = dso;
+        let mut def_value = 0usize;
+        let mut sym_val = 0usize;
         let mut name: &[u8] = b"";
         if sym_index != 0 {
             let s = d.sym(sym_index);
@@ -109,28 +163,43 @@ pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) 
             let (n, gh) = d.string_hashed(s.st_name as usize);
             name = n;
             sym = Some(s);
-            def = if s.bind() == STB_LOCAL {
+            let found = if s.bind() == STB_LOCAL {
                 Some((dso, s.st_value))
             } else {
                 let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
-                find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global)
-                    .or_else(|| lfs64_alias(name))
-                    .map(|found| (found.dso, found.value()))
-            };
-            if def.is_none() && (s.st_shndx != SHN_UNDEF || s.bind() != STB_WEAK) {
-                if let (Some(lazy), Kind::Plt | Kind::Got) = (d.lazy(), kind) {
-                    lazy.push([offset, info, addend]);
-                    continue;
+                match find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global) {
+                    Some(found) => Some((found.dso, found.value())),
+                    // Not found: all of it here, so that a found symbol costs one test.
+                    None => {
+                        let alias = lfs64_alias(name);
+                        if alias.is_none() && (s.st_shndx != SHN_UNDEF || s.bind() != STB_WEAK) {
+                            if let (Some(lazy), Kind::Plt | Kind::Got) = (d.lazy(), kind) {
+                                lazy.push([offset, info, addend]);
+                                continue;
+                            }
+                            error::relocating_symbol_not_found(d.name, name);
+                            error::stop_at_runtime()?;
+                            continue;
+                        }
+                        alias.map(|found| (found.dso, found.value()))
+                    }
                 }
-                error::relocating_symbol_not_found(d.name, name);
-                error::stop_at_runtime()?;
-                continue;
+            };
+            if let Some((found_dso, value)) = found {
+                def_dso = found_dso;
+                def_value = value;
+                // SAFETY: a definition's Dso is live.
+                sym_val = unsafe { (*found_dso).laddr(value) };
             }
         }
-        let def_dso = def.map_or(dso, |x| x.0);
+        if kind.writes_symbol_address() {
+            // SAFETY: reloc_addr lies in the object's writable mapping.
+            unsafe { mem::write(reloc_addr, sym_val.wrapping_add(addend)) };
+            continue;
+        }
+        // SAFETY: a definition's Dso is live.
         let dd = unsafe { &*def_dso };
-        let sym_val = def.map_or(0, |x| dd.laddr(x.1));
-        let tls_val = def.map_or(0, |x| x.1);
+        let tls_val = def_value;
 
         if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt {
             error::initial_exec_to_dynamic(d.name, name, dd.name);
@@ -140,7 +209,6 @@ pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) 
         // SAFETY: reloc_addr lies in the object's writable mapping (the linker put it there).
         unsafe {
             match kind {
-                Kind::Symbolic | Kind::Got | Kind::Plt => mem::write(reloc_addr, sym_val.wrapping_add(addend)),
                 Kind::Copy => {
                     if let Some(s) = sym {
                         mem::copy(reloc_addr, sym_val, s.st_size);
@@ -173,8 +241,8 @@ pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) 
                     mem::write(reloc_addr, first);
                     mem::write(reloc_addr + WORD, second);
                 }
-                // Both were handled before the symbol lookup.
-                Kind::None | Kind::Relative => {}
+                // Handled above.
+                Kind::None | Kind::Relative | Kind::Symbolic | Kind::Got | Kind::Plt => {}
                 Kind::Unknown => {
                     error::unsupported_relocation(d.name, r_type(info));
                     error::stop_at_runtime()?;

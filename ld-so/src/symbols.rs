@@ -173,8 +173,11 @@ pub fn find_sym_hashed(start: *mut Dso, name: &[u8], gh: u32, need_def: bool, sc
 /// which under qemu-user are a dozen memory operations per relocation. The
 /// first object without one hands the rest of the walk to
 /// [`find_in_chain_general`], as a tail call.
+///
+/// In `.text.hot.stormless`, beside the relocation loop that calls it per
+/// symbolic relocation (see `reloc::do_relocs_native`).
 #[inline(never)]
-#[link_section = ".text.startup.stormless"]
+#[link_section = ".text.hot.stormless"]
 fn find_in_chain(start: *mut Dso, name: &[u8], gh: u32, need_def: bool) -> Option<Def> {
     let bloom = Bloom::of(gh);
     let mut p = start;

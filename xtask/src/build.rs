@@ -193,6 +193,18 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
     // unwinds (panic=abort), and gdb walks its frames by prologue analysis,
     // as it walks musl's own.
     objcopy.args(["-R", ".eh_frame", "-R", ".rela.eh_frame", "-R", ".rel.eh_frame"]);
+    if arch.hot_code_in_one_page() {
+        // Aligned to its size rounded up to a power of two, at most a page:
+        // then it cannot straddle a page boundary, and the padding before it
+        // stays under its own size.
+        let size = section_size(&merged, HOT_SECTION)?;
+        let align = size.next_power_of_two();
+        anyhow::ensure!(
+            align <= 4096,
+            "the loader's {HOT_SECTION} grew to {size} bytes for {arch}: it must fit in one 4 KiB page"
+        );
+        objcopy.arg(format!("--set-section-alignment={HOT_SECTION}={align}"));
+    }
     if arch == Arch::Armv7 {
         // Unwind tables of the precompiled `core`: their personality routines
         // would pull libgcc's unwinder (and three undefined `__cxa_*`) into
@@ -205,6 +217,18 @@ fn loader_object(version: MuslVersion, arch: Arch, layout: &Path, dir: &Path) ->
     let object = dir.join("ldso.lo");
     fs::rename(&merged, &object)?;
     Ok(object)
+}
+
+/// The loader's section for the code that runs per relocation
+/// (`ld-so/src/reloc.rs`, `do_relocs_native`).
+const HOT_SECTION: &str = ".text.hot.stormless";
+
+/// The size of section `name` of the ELF object at `path` (0 when absent).
+fn section_size(path: &Path, name: &str) -> Result<u64> {
+    use object::{Object, ObjectSection};
+    let data = fs::read(path)?;
+    let file = object::File::parse(&*data).with_context(|| format!("reading {}", path.display()))?;
+    Ok(file.section_by_name(name).map_or(0, |s| s.size()))
 }
 
 /// Symbols the loader defines for the rest of musl and for programs: what

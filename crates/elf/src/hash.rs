@@ -33,6 +33,17 @@ pub fn gnu_hash_step(h: u32, c: u8) -> u32 {
     h.wrapping_mul(33).wrapping_add(u32::from(c))
 }
 
+/// Undoes [`gnu_hash_step`] over a NUL byte: `gnu_hash_unstep_nul(gnu_hash_step(h, 0)) == h`.
+///
+/// 33 is odd, so multiplying by it is invertible modulo 2^32. A loop that hashes a name up to and
+/// including its NUL (one exit test per byte, after the step) gets the name's hash back with one
+/// multiplication; the loader's relocation loop hashes every symbol name that way.
+pub fn gnu_hash_unstep_nul(h: u32) -> u32 {
+    /// 33 × 0x3e0f83e1 = 1 (mod 2^32).
+    const INVERSE_OF_33: u32 = 0x3e0f_83e1;
+    h.wrapping_mul(INVERSE_OF_33)
+}
+
 /// A `DT_HASH` table: `nbucket`, `nchain`, then that many u32 buckets and chain links.
 #[derive(Clone, Copy, Debug)]
 pub struct SysvHashTable<'a> {
@@ -301,6 +312,15 @@ mod tests {
             h &= 0xffff_ffff;
         }
         h as u32
+    }
+
+    #[test]
+    fn hashing_the_nul_is_undone() {
+        assert_eq!(33u32.wrapping_mul(0x3e0f_83e1), 1);
+        for name in [&b""[..], b"a", b"printf", b"__libc_start_main", &[0xff; 300]] {
+            let h = gnu_hash(name);
+            assert_eq!(gnu_hash_unstep_nul(gnu_hash_step(h, 0)), h);
+        }
     }
 
     #[test]

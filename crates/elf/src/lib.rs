@@ -34,7 +34,8 @@ pub mod symbols;
 pub use dynamic::{Dynamic, DynamicEntries, DynamicInfo, NeededOffsets};
 pub use error::Error;
 pub use hash::{
-    gnu_hash, gnu_hash_step, sysv_hash, GnuCandidates, GnuHashTable, SysvCandidates, SysvHashTable, GNU_HASH_SEED,
+    gnu_hash, gnu_hash_step, gnu_hash_unstep_nul, sysv_hash, GnuCandidates, GnuHashTable, SysvCandidates,
+    SysvHashTable, GNU_HASH_SEED,
 };
 pub use header::{program_headers_from, Class, Header, ProgramHeader, ProgramHeaders};
 pub use note::{Note, NoteAlign, Notes};

@@ -103,6 +103,25 @@ impl Arch {
         }
     }
 
+    /// Whether the loader's `.text.hot.stormless` section (the relocation
+    /// loop and the global symbol walk) is aligned so that it never
+    /// straddles a page.
+    ///
+    /// qemu-user chains a direct branch to its target only within one guest
+    /// page; any other costs a helper call that looks the target up. Where
+    /// the symbol walk's loop straddled a page boundary, `relocheavy` spent
+    /// 5 % more of qemu's instructions, so on the arches this project runs
+    /// under qemu-user the section is aligned to its size rounded up to a
+    /// power of two. Natively the padding would only cost memory: each KiB
+    /// of libc.so's text is resident in every process (docs/bench.md), so
+    /// x86_64 leaves it at its functions' own alignment.
+    pub fn hot_code_in_one_page(self) -> bool {
+        match self {
+            Arch::X86_64 => false,
+            Arch::Aarch64 | Arch::Armv7 => true,
+        }
+    }
+
     /// The qemu-user binary that runs this arch's programs on an x86_64 host,
     /// or `None` where they run natively.
     pub fn qemu_user(self) -> Option<&'static str> {

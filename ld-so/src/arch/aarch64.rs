@@ -117,6 +117,8 @@ pub fn reloc_kind(t: u32) -> Kind {
     }
 }
 
+/// Words per relocation entry in the form this arch's toolchains emit (RELA).
+pub const RELOC_STRIDE: usize = 3;
 pub const TLSDESC_BACKWARDS: bool = false;
 /// musl defines NO_LEGACY_INITFINI for aarch64: DT_INIT/DT_FINI are not run.
 pub const LEGACY_INIT_FINI: bool = false;

@@ -127,6 +127,8 @@ pub fn reloc_kind(t: u32) -> Kind {
 }
 
 /// 32-bit ARM stores the two words of a TLS descriptor the other way round.
+/// Words per relocation entry in the form this arch's toolchains emit (REL).
+pub const RELOC_STRIDE: usize = 2;
 pub const TLSDESC_BACKWARDS: bool = true;
 /// musl defines NO_LEGACY_INITFINI for arm: DT_INIT/DT_FINI are not run.
 pub const LEGACY_INIT_FINI: bool = false;

@@ -115,6 +115,8 @@ pub fn reloc_kind(t: u32) -> Kind {
     }
 }
 
+/// Words per relocation entry in the form this arch's toolchains emit (RELA).
+pub const RELOC_STRIDE: usize = 3;
 pub const TLSDESC_BACKWARDS: bool = false;
 /// x86_64 still runs DT_INIT/DT_FINI (musl defines NO_LEGACY_INITFINI only elsewhere).
 pub const LEGACY_INIT_FINI: bool = true;
