@@ -542,7 +542,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             if needed_by.is_null() { c"LD_PRELOAD".as_ptr().cast() } else { unsafe { (*needed_by).name } };
         crate::debug_libs!("find library=%s [needed by %s]", debug_name.as_ptr(), by);
     }
-    match search::classify(name, st.ldso.name_bytes()) {
+    match search::classify_with(name, || st.ldso.name_bytes()) {
         search::NameKind::Empty => {
             ffi::set_errno(search::errno::EINVAL);
             return core::ptr::null_mut();

@@ -78,7 +78,7 @@ const OTHER_STRIDE: usize = 5 - crate::arch::RELOC_STRIDE;
 /// In `.text.hot.stormless` with [`crate::symbols`]' global walk, the only
 /// other code that runs per relocation. The build aligns that section so
 /// that it never straddles a page on the arches that run under qemu-user
-/// (`Arch::hot_code_alignment`): qemu chains a direct branch to its target
+/// (`Arch::hot_code_in_one_page`): qemu chains a direct branch to its target
 /// only within one guest page, and takes every other one through a helper
 /// call that looks the target up. Where the symbol walk's loop happened to
 /// straddle a page boundary, each step through an object paid that call

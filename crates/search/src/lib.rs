@@ -54,7 +54,7 @@ pub mod table;
 
 pub use debug::DebugFlags;
 pub use errno::{exe_link_error_is_tolerated, search_continues_after_open_error};
-pub use name::{classify, fits_search, libc_alias, LibcAlias, NameKind};
+pub use name::{classify, classify_with, fits_search, libc_alias, LibcAlias, NameKind};
 pub use pathlist::{is_separator, join, join_into, PathList};
 pub use plan::{Candidate, Candidates, SearchPlan, Source};
 pub use rpath::{

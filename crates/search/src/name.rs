@@ -100,11 +100,18 @@ pub enum NameKind {
 /// Classifies `name` the way `load_library` branches on it. `ldso_name` is the loader's
 /// `ldso.name` (see [`NameKind::LoaderItself`]).
 pub fn classify(name: &[u8], ldso_name: &[u8]) -> NameKind {
+    classify_with(name, || ldso_name)
+}
+
+/// [`classify`] with the loader's name asked for only when `name` gets as far as the
+/// comparison with it: in the loader it is a C string, measured per call otherwise, and
+/// `load_library` runs once per `DT_NEEDED` entry of every object.
+pub fn classify_with<'a>(name: &[u8], ldso_name: impl FnOnce() -> &'a [u8]) -> NameKind {
     if name.is_empty() {
         NameKind::Empty
     } else if let Some(alias) = libc_alias(name) {
         NameKind::LibcAlias(alias)
-    } else if name == ldso_name {
+    } else if name == ldso_name() {
         NameKind::LoaderItself
     } else if name.contains(&b'/') {
         NameKind::Path
@@ -126,6 +133,18 @@ mod tests {
     use super::*;
 
     const LDSO: &[u8] = b"/lib/ld-musl-x86_64.so.1";
+
+    /// The loader's name is asked for only when the name is neither empty nor a libc alias,
+    /// and the answer is the same as with the name given up front.
+    #[test]
+    fn the_loader_name_is_asked_for_only_when_compared() {
+        let never = || -> &'static [u8] { panic!("the loader's name was asked for") };
+        assert_eq!(classify_with(b"", never), NameKind::Empty);
+        assert_eq!(classify_with(b"libc.so", never), NameKind::LibcAlias(LibcAlias::C));
+        for name in [&b"libfoo.so"[..], b"/usr/lib/libfoo.so", LDSO] {
+            assert_eq!(classify_with(name, || LDSO), classify(name, LDSO));
+        }
+    }
 
     /// dynlink.c:1003 `if (!*name) { errno = EINVAL; return 0; }`.
     #[test]
