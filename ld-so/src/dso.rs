@@ -372,12 +372,12 @@ impl Dso {
 
     /// The string at `offset`; an offset past the string table reads as "".
     pub fn string(&self, offset: usize) -> &'static [u8] {
-        if offset >= self.strsz {
-            return b"";
-        }
-        // SAFETY: offsets below strsz start inside the string table, whose last byte is NUL
+        // Past the table: its last byte, a NUL (strsz ≥ 1, or usize::MAX for
+        // the objects the kernel mapped), so "". A select, as in string_hashed.
+        let offset = if offset < self.strsz { offset } else { self.strsz - 1 };
+        // SAFETY: the offset starts inside the string table, whose last byte is NUL
         // (checked by map_library; trusted for what the kernel mapped).
-        unsafe { mem::cstr(self.strings + offset) }
+        unsafe { mem::cstr(self.strings.wrapping_add(offset)) }
     }
 }
 
