@@ -96,7 +96,7 @@ impl<'a> Relocs<'a> {
     /// A table of `bytes.len()` bytes (`DT_RELSZ`, `DT_RELASZ` or `DT_PLTRELSZ`); a size that is
     /// not a whole number of entries is rejected rather than half-read.
     pub fn new(bytes: &'a [u8], class: Class, format: RelocFormat) -> Result<Relocs<'a>, Error> {
-        if bytes.len() % format.entry_size(class) != 0 {
+        if !bytes.len().is_multiple_of(format.entry_size(class)) {
             return Err(Error::BadTableSize);
         }
         Ok(Relocs { rest: bytes, class, format })
@@ -166,7 +166,7 @@ pub struct Relr<'a> {
 impl<'a> Relr<'a> {
     /// A table of `bytes.len()` bytes, which must be a whole number of words.
     pub fn new(bytes: &'a [u8], class: Class) -> Result<Relr<'a>, Error> {
-        if bytes.len() % class.word_size() != 0 {
+        if !bytes.len().is_multiple_of(class.word_size()) {
             return Err(Error::BadTableSize);
         }
         Ok(Relr { rest: bytes, class, next_word: None, bitmap: 0, bitmap_at: None, done: false })
