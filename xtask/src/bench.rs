@@ -76,6 +76,7 @@ fn busybox(tree: &Tree) -> Option<PathBuf> {
 #[derive(Clone, Copy)]
 struct Sample {
     wall: Duration,
+    cpu: Duration,
     max_rss_kib: u64,
     /// Every [`RESIDENT_EVERY`]th round.
     resident: Option<Resident>,
@@ -112,6 +113,8 @@ struct LoaderResult {
     wall_us: Spread,
     /// Every timed run's wall time (µs), for the ratio's interval.
     walls_us: Vec<f64>,
+    /// Every timed run's CPU time (µs), user plus system.
+    cpus_us: Vec<f64>,
     rss_kib: Spread,
     /// Resident at exit: all, file-backed and anonymous KiB.
     resident_kib: Spread,
@@ -261,10 +264,10 @@ fn measure(
             }
             let traced = round >= WARMUP_ROUNDS && (round - WARMUP_ROUNDS).is_multiple_of(RESIDENT_EVERY);
             for i in order {
-                let (wall, max_rss_kib) = run_once(spawner, arch, &programs[i], &args)?;
+                let Timed { wall, cpu, max_rss_kib } = run_once(spawner, arch, &programs[i], &args)?;
                 let resident = if traced { Some(resident_at_exit(spawner, arch, &programs[i], &args)?) } else { None };
                 if round >= WARMUP_ROUNDS {
-                    samples[i].push(Sample { wall, max_rss_kib, resident });
+                    samples[i].push(Sample { wall, cpu, max_rss_kib, resident });
                 }
             }
         }
@@ -275,6 +278,7 @@ fn measure(
         LoaderResult {
             wall_us: Spread::of(&walls_us),
             walls_us,
+            cpus_us: s.iter().map(|x| x.cpu.as_secs_f64() * 1e6).collect(),
             rss_kib: Spread::of(&s.iter().map(|x| x.max_rss_kib as f64).collect::<Vec<_>>()),
             resident_kib: Spread::of(&resident.iter().map(|r| r.total_kib as f64).collect::<Vec<_>>()),
             file_kib: Spread::of(
@@ -380,10 +384,18 @@ pub fn evict(spawner: &Path, files: &[PathBuf]) -> Result<u64> {
     line.trim().parse().with_context(|| format!("spawner printed {line:?}"))
 }
 
-/// One timed run through the spawner: wall time and `ru_maxrss` (KiB).
-pub fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<(Duration, u64)> {
-    let [ns, max_rss_kib] = spawn(spawner, None, arch, program, args)?;
-    Ok((Duration::from_nanos(ns), max_rss_kib))
+/// What one timed run through the spawner measured.
+pub struct Timed {
+    pub wall: Duration,
+    /// The child's user plus system time.
+    pub cpu: Duration,
+    pub max_rss_kib: u64,
+}
+
+/// One timed run through the spawner.
+pub fn run_once(spawner: &Path, arch: Arch, program: &Path, args: &[String]) -> Result<Timed> {
+    let [wall_ns, cpu_ns, max_rss_kib] = spawn(spawner, None, arch, program, args)?;
+    Ok(Timed { wall: Duration::from_nanos(wall_ns), cpu: Duration::from_nanos(cpu_ns), max_rss_kib })
 }
 
 /// One traced run (`spawn --resident`): what the program had mapped when it exited.
@@ -393,8 +405,14 @@ fn resident_at_exit(spawner: &Path, arch: Arch, program: &Path, args: &[String])
 }
 
 /// Run the spawner (the program's own environment is `PATH` only) and return
-/// the two figures it prints before the wait status, which must be 0.
-fn spawn(spawner: &Path, mode: Option<&str>, arch: Arch, program: &Path, args: &[String]) -> Result<[u64; 2]> {
+/// the `N` figures it prints before the wait status, which must be 0.
+fn spawn<const N: usize>(
+    spawner: &Path,
+    mode: Option<&str>,
+    arch: Arch,
+    program: &Path,
+    args: &[String],
+) -> Result<[u64; N]> {
     let mut cmd = Command::new(spawner);
     cmd.env_clear().env("PATH", PATH).args(mode);
     if let Some(qemu) = arch.qemu_user() {
@@ -406,11 +424,13 @@ fn spawn(spawner: &Path, mode: Option<&str>, arch: Arch, program: &Path, args: &
         .map(str::parse)
         .collect::<Result<_, _>>()
         .with_context(|| format!("spawner printed {line:?}"))?;
-    let [first, second, status] = fields[..] else { bail!("spawner printed {line:?}") };
+    let Some((&status, figures)) = fields.split_last().filter(|(_, f)| f.len() == N) else {
+        bail!("spawner printed {line:?}")
+    };
     if status != 0 {
         bail!("{} failed in a measured run (wait status {status:#x})", program.display());
     }
-    Ok([first, second])
+    Ok(figures.try_into().expect("N figures"))
 }
 
 /// Every system call of one run: `strace -f` natively, `qemu -strace` under
@@ -558,21 +578,25 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
         s,
         "\nAcceptance, ours against the reference: median time ratio ≤ {MAX_TIME_RATIO}, median peak RSS ratio \
          ≤ {MAX_RSS_RATIO}, no more system calls. The time ratio's 95 % interval is a bootstrap of both loaders' \
-         runs: how far the verdict is from the bound, given the run-to-run spread.\n"
+         runs: how far the verdict is from the bound, given the run-to-run spread. The CPU time ratio (the \
+         children's user plus system time, medians, with the same interval) leaves out the waits that make \
+         wall time noisy on a shared machine: not judged, but the steadier figure for comparing two builds.\n"
     );
     let emulated = arch.qemu_user().is_some();
     let _ = writeln!(
         s,
         "| program | time ratio (95 % interval) | peak RSS ratio | system calls (ours / reference) | verdict | \
-         resident at exit ratio (not judged) |{}",
+         CPU time ratio (not judged) | resident at exit ratio (not judged) |{}",
         if emulated { " qemu instructions ratio (not judged) |" } else { "" }
     );
-    let _ = writeln!(s, "|---|--:|--:|--:|---|--:|{}", if emulated { "--:|" } else { "" });
+    let _ = writeln!(s, "|---|--:|--:|--:|---|--:|--:|{}", if emulated { "--:|" } else { "" });
     for (name, outcome) in rows {
         if let Outcome::Measured { reference, ours } = outcome {
             let time = ours.wall_us.median / reference.wall_us.median;
             let (low, high) = median_ratio_interval(&reference.walls_us, &ours.walls_us);
             let rss = ours.rss_kib.median / reference.rss_kib.median;
+            let cpu = Spread::of(&ours.cpus_us).median / Spread::of(&reference.cpus_us).median;
+            let (cpu_low, cpu_high) = median_ratio_interval(&reference.cpus_us, &ours.cpus_us);
             let ok = time <= MAX_TIME_RATIO && rss <= MAX_RSS_RATIO && ours.calls.calls <= reference.calls.calls;
             let emulator = match (ours.emulator_instructions, reference.emulator_instructions) {
                 (Some(o), Some(r)) => format!(" {:.4} |", o as f64 / r as f64),
@@ -580,7 +604,7 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
             };
             let _ = writeln!(
                 s,
-                "| {name} | {time:.3} ({low:.3}–{high:.3}) | {rss:.3} | {} / {} | {} | {:.3} |{emulator}",
+                "| {name} | {time:.3} ({low:.3}–{high:.3}) | {rss:.3} | {} / {} | {} | {cpu:.3} ({cpu_low:.3}–{cpu_high:.3}) | {:.3} |{emulator}",
                 ours.calls.calls,
                 reference.calls.calls,
                 verdict(ok),

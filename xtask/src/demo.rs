@@ -119,7 +119,7 @@ fn time(contenders: &[Contender], runs: usize, files: &[PathBuf]) -> Result<Vec<
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); contenders.len()];
     for round in 0..bench::WARMUP_ROUNDS + runs.max(1) {
         for (c, kept) in contenders.iter().zip(samples.iter_mut()) {
-            let (wall, _) = bench::run_once(&spawner, ARCH, &c.program, &[])?;
+            let wall = bench::run_once(&spawner, ARCH, &c.program, &[])?.wall;
             if round >= bench::WARMUP_ROUNDS {
                 kept.push(wall.as_secs_f64());
             }

@@ -60,7 +60,7 @@ enum Command {
         arch: ArchSel,
         #[arg(long, default_value = "1.2.3")]
         musl: MuslSel,
-        /// Timed rounds (each runs the reference, then ours), after a warm-up.
+        /// Timed rounds (each runs both loaders, taking turns at going first), after a warm-up.
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
