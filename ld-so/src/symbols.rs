@@ -116,24 +116,29 @@ fn gnu_lookup(dso: &Dso, name: &[u8], h1: u32, bloom: Bloom) -> Option<(NonZeroU
         if i < symoffset.max(1) {
             return None;
         }
-        let mut hashval = buckets + 4 * nbuckets as usize + 4 * (i - symoffset);
+        // The chain runs to its end bit; without one, to the end of the
+        // table's region (ghash_end), never beyond: `left` counts the chain
+        // words from `i` on that lie inside it, so each step tests a counter
+        // instead of recomputing an address bound (and an index past the
+        // region, which on a 32-bit arch could wrap the address, ends here).
+        // map_library checked that the buckets end inside the region.
+        let chains = buckets + 4 * nbuckets as usize;
+        let first = i - symoffset;
+        let mut left = (dso.ghash_end.saturating_sub(chains) / 4).checked_sub(first).filter(|&n| n > 0)?;
+        let mut hashval = chains + 4 * first;
         let h1 = h1 | 1;
         loop {
-            // The chain runs to its end bit; without one, to the end of the
-            // table's region (ghash_end), never beyond.
-            if hashval.checked_add(4).is_none_or(|end| end > dso.ghash_end) {
-                return None;
-            }
             let h2 = mem::read::<u32>(hashval);
-            hashval += 4;
             if h1 == h2 | 1 && version_visible(dso, i) {
                 if let Some(found) = entry_named(dso, i, name) {
                     return Some(found);
                 }
             }
-            if h2 & 1 != 0 {
+            left -= 1;
+            if h2 & 1 != 0 || left == 0 {
                 return None;
             }
+            hashval += 4;
             i += 1;
         }
     }

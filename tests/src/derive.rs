@@ -14,7 +14,8 @@
 //! - the dynamic section: `dyn.DT_X` (the value of the first DT_X entry) and `dyn.DT_X.tag`
 //!   (its tag word);
 //! - hash tables: `hash.nbucket`, `hash.nchain`, `gnu_hash.nbuckets`, `gnu_hash.symoffset`,
-//!   `gnu_hash.bloom_size`, `gnu_hash.bloom_shift`.
+//!   `gnu_hash.bloom_size`, `gnu_hash.bloom_shift`, `gnu_hash.bucketN` (the N-th bucket, from
+//!   0); as a patch target also `gnu_hash.bucket*`: every bucket.
 //!
 //! A value is a number or an expression `term (+|- term)*` of numbers (decimal or `0x` hex) and
 //! names, e.g. `"load1.p_offset + load1.p_filesz - 16"`; it must fit its field.
@@ -182,6 +183,15 @@ impl<'a> Original<'a> {
         }
         if let Some(field) = name.strip_prefix("gnu_hash.") {
             let table = self.file_offset(self.dynamic_value(DT_GNU_HASH)?)?;
+            if let Some(n) = field.strip_prefix("bucket") {
+                let n: usize = n.parse().with_context(|| format!("unknown field `{name}`"))?;
+                let nbuckets = self.read(Field { offset: table, width: 4 })?;
+                let bloom_size = self.read(Field { offset: table + 8, width: 4 })?;
+                if n as u64 >= nbuckets {
+                    bail!("`{name}`: the table has {nbuckets} buckets");
+                }
+                return at(table + 16 + w * usize::try_from(bloom_size)? + 4 * n, 4);
+            }
             let index = ["nbuckets", "symoffset", "bloom_size", "bloom_shift"]
                 .iter()
                 .position(|f| *f == field)
@@ -268,6 +278,10 @@ pub fn derive(original: &[u8], recipe: &Recipe) -> Result<Vec<u8>> {
             Some(field) => {
                 let loads = elf.headers.iter().filter(|ph| ph.typ == PT_LOAD).count();
                 (0..loads).map(|n| format!("load{n}.{field}")).collect()
+            }
+            None if p.at == "gnu_hash.bucket*" => {
+                let buckets = elf.read(elf.field("gnu_hash.nbuckets")?)?;
+                (0..buckets).map(|n| format!("gnu_hash.bucket{n}")).collect()
             }
             None => vec![p.at.clone()],
         };

@@ -117,6 +117,15 @@ pub fn reloc_kind(t: u32) -> Kind {
     }
 }
 
+/// No prefetching ahead in the relocation loop (`reloc::prefetch_ahead`):
+/// under qemu-user, where this port is measured, a prefetch does nothing
+/// and the loads that compute its address are extra guest code per
+/// relocation.
+pub const PREFETCH_SYMBOLS: bool = false;
+
+#[inline(always)]
+pub fn prefetch(_addr: usize) {}
+
 /// Words per relocation entry in the form this arch's toolchains emit (RELA).
 pub const RELOC_STRIDE: usize = 3;
 pub const TLSDESC_BACKWARDS: bool = false;

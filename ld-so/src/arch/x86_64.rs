@@ -91,6 +91,20 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// Whether the relocation loop prefetches the symbol entries and names of
+/// the relocations ahead (see `reloc::prefetch_ahead`). Here it does: per
+/// symbolic relocation, the first read of the referencing object's symbol
+/// entry and of its name are cache misses, a fifth of the loop's time.
+pub const PREFETCH_SYMBOLS: bool = true;
+
+/// A hint that `addr` will be read soon. Never faults, whatever `addr` is.
+#[inline(always)]
+pub fn prefetch(addr: usize) {
+    // SAFETY: `prefetcht0` only hints the cache; no address makes it fault,
+    // and it writes neither memory nor registers.
+    unsafe { asm!("prefetcht0 byte ptr [{}]", in(reg) addr, options(nostack, preserves_flags, readonly)) };
+}
+
 #[inline(always)]
 pub fn trap() -> ! {
     // SAFETY: `ud2` raises SIGILL and touches no memory.
@@ -98,6 +112,7 @@ pub fn trap() -> ! {
 }
 
 /// musl's `arch/x86_64/reloc.h`: type numbers to kinds.
+#[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
     match t {
         0 => Kind::None,
