@@ -126,7 +126,6 @@ pub fn reloc_kind(t: u32) -> Kind {
     }
 }
 
-/// 32-bit ARM stores the two words of a TLS descriptor the other way round.
 /// No prefetching ahead in the relocation loop (`reloc::prefetch_ahead`):
 /// under qemu-user, where this port is measured, a prefetch does nothing
 /// and the loads that compute its address are extra guest code per
@@ -138,6 +137,7 @@ pub fn prefetch(_addr: usize) {}
 
 /// Words per relocation entry in the form this arch's toolchains emit (REL).
 pub const RELOC_STRIDE: usize = 2;
+/// 32-bit ARM stores the two words of a TLS descriptor the other way round.
 pub const TLSDESC_BACKWARDS: bool = true;
 /// musl defines NO_LEGACY_INITFINI for arm: DT_INIT/DT_FINI are not run.
 pub const LEGACY_INIT_FINI: bool = false;
