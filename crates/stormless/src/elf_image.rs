@@ -99,6 +99,8 @@ pub struct ElfImage {
     pub data: Vec<u8>,
     pub arch: Arch,
     pub is_64: bool,
+    pub e_entry: u64,
+    pub e_ehsize: u16,
     pub e_phoff: u64,
     pub e_phentsize: u16,
     pub e_shoff: u64,
@@ -164,6 +166,31 @@ impl ElfImage {
         self.notes.first()
     }
 
+    /// An image with only `data` and `segments` set, for the checks that look at nothing else.
+    #[cfg(test)]
+    pub fn for_tests(data: Vec<u8>, segments: Vec<Segment>) -> ElfImage {
+        ElfImage {
+            data,
+            arch: Arch::X86_64,
+            is_64: true,
+            e_entry: 0,
+            e_ehsize: 64,
+            e_phoff: 0,
+            e_phentsize: 56,
+            e_shoff: 0,
+            e_shentsize: 64,
+            e_shstrndx: 0,
+            segments,
+            sections: Vec::new(),
+            dynamic: Vec::new(),
+            needed: Vec::new(),
+            rpath: None,
+            runpath: None,
+            interp: None,
+            notes: Vec::new(),
+        }
+    }
+
     pub fn word_size(&self) -> u64 {
         if self.is_64 {
             8
@@ -209,7 +236,13 @@ fn parse_class<H: FileHeader<Endian = Endianness>>(data: Vec<u8>) -> Result<ElfI
             p_align: p.p_align(endian).into(),
         })
         .collect();
+    // Every sum taken later (a segment's end in the file and in memory) must fit: no
+    // arithmetic on a hostile file may wrap or panic.
     for s in &segments {
+        let file_end = s.p_offset.checked_add(s.p_filesz);
+        if file_end.is_none() || s.p_vaddr.checked_add(s.p_memsz).is_none() {
+            bail!("malformed ELF file: a segment's offset or address plus its size overflows");
+        }
         if s.p_filesz > 0 && s.file_end() > data.len() as u64 {
             bail!("malformed ELF file: a segment extends past the end of the file");
         }
@@ -232,9 +265,17 @@ fn parse_class<H: FileHeader<Endian = Endianness>>(data: Vec<u8>) -> Result<ElfI
             sh_entsize: s.sh_entsize(endian).into(),
         });
     }
+    for (index, s) in sections.iter().enumerate() {
+        let end = s.sh_offset.checked_add(s.file_size());
+        if end.is_none_or(|end| end > data.len() as u64) || s.sh_addr.checked_add(s.sh_size).is_none() {
+            bail!("malformed section headers: section {index} lies outside the file");
+        }
+    }
     let mut image = ElfImage {
         arch,
         is_64,
+        e_entry: header.e_entry(endian).into(),
+        e_ehsize: header.e_ehsize(endian),
         e_phoff: header.e_phoff(endian).into(),
         e_phentsize: header.e_phentsize(endian),
         e_shoff: header.e_shoff(endian).into(),
@@ -274,7 +315,7 @@ fn parse_class<H: FileHeader<Endian = Endianness>>(data: Vec<u8>) -> Result<ElfI
         .segments
         .iter()
         .find(|s| s.p_type == elf::PT_INTERP.0)
-        .map(|s| c_string(&image.data[s.p_offset as usize..s.file_end() as usize]).to_vec());
+        .map(|s| c_string(image.data.get(s.p_offset as usize..s.file_end() as usize).unwrap_or_default()).to_vec());
     image.notes = find_ldcache_notes(&image);
     Ok(image)
 }
@@ -322,7 +363,7 @@ fn find_ldcache_notes(image: &ElfImage) -> Vec<LdcacheNote> {
         }
         let align: u64 = if segment.p_align == 8 { 8 } else { 4 };
         let pad = |n: u64| (n + align - 1) & !(align - 1);
-        let bytes = &image.data[segment.p_offset as usize..segment.file_end() as usize];
+        let Some(bytes) = image.data.get(segment.p_offset as usize..segment.file_end() as usize) else { continue };
         let mut at = 0u64;
         while at + 12 <= bytes.len() as u64 {
             let word = |i: u64| u32::from_le_bytes(bytes[(at + i) as usize..(at + i + 4) as usize].try_into().unwrap());

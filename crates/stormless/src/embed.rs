@@ -8,13 +8,15 @@ use anyhow::{Context, Result};
 use stormless_ldcache::Table;
 
 use crate::elf_image::{looks_like_elf, ElfImage};
+use crate::replace::{self, HardLinks};
 use crate::resolution::{build_descriptor, FileSystem};
-use crate::{report, rewrite, RootArg};
+use crate::{preserve, report, rewrite, RootArg};
 
 /// Write the resolution table (`.note.nixos.ldcache`) of each FILE, and of every ELF file under
-/// each DIR (recursively), from the file's own RPATH/RUNPATH with musl's search rules.
-/// Files whose table is already right are not touched; a file is replaced atomically, keeping
-/// its mode and owner.
+/// each DIR (recursively, never following a symbolic link), from the file's own RPATH/RUNPATH
+/// with musl's search rules. Files whose table is already right are not touched; a file is
+/// replaced atomically, keeping its mode, owner and extended attributes (capabilities, ACLs);
+/// a file with several hard links is refused unless --break-hard-links.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -29,6 +31,10 @@ pub struct Args {
     /// Replace a different table a file already carries (else such a file is refused).
     #[arg(long)]
     force: bool,
+    /// Rewrite a file that has other hard links under this name only: the other names keep the
+    /// old file (else such a file is refused, naming its link count).
+    #[arg(long)]
+    break_hard_links: bool,
     #[arg(required = true, value_name = "FILE|DIR")]
     paths: Vec<PathBuf>,
 }
@@ -39,6 +45,7 @@ struct Summary {
     unchanged: usize,
     not_elf: usize,
     not_dynamic: usize,
+    symlinks: usize,
     failed: usize,
 }
 
@@ -95,14 +102,15 @@ pub fn run(args: &Args) -> bool {
             bar.set_message(path.display().to_string());
             bar.inc(1);
         }
-        // Symbolic links in a walk: the file they lead to, once.
+        // A walk never follows a symbolic link: the file it leads to is either in the tree,
+        // and met there, or outside it, where embed must not write. A FILE named on the
+        // command line is the file it leads to, once.
+        if *in_walk && path.is_symlink() {
+            summary.symlinks += 1;
+            continue;
+        }
         let real = match path.canonicalize() {
             Ok(real) => real,
-            Err(e) if *in_walk && path.is_symlink() => {
-                let _ = e;
-                summary.not_elf += 1;
-                continue;
-            }
             Err(e) => {
                 report::failure(path, &anyhow::Error::new(e).context("cannot open the file"));
                 summary.failed += 1;
@@ -134,8 +142,13 @@ pub fn run(args: &Args) -> bool {
     if walked || args.paths.len() > 1 {
         let verb = if args.dry_run { "would embed" } else { "embedded" };
         eprintln!(
-            "{verb} {}, unchanged {}, skipped {} (not ELF), {} (not dynamically linked), failed {}",
-            summary.embedded, summary.unchanged, summary.not_elf, summary.not_dynamic, summary.failed
+            "{verb} {}, unchanged {}, skipped {} (not ELF), {} (not dynamically linked), {} (symbolic links), failed {}",
+            summary.embedded,
+            summary.unchanged,
+            summary.not_elf,
+            summary.not_dynamic,
+            summary.symlinks,
+            summary.failed
         );
     }
     summary.failed == 0
@@ -169,8 +182,8 @@ fn embed_one(
         Ok(image) => image,
     };
     let desc = build_descriptor(&image, dlopen, fs)?;
-    let bytes = match rewrite::with_table(&image, &desc, args.force)? {
-        rewrite::Embedding::Rewrite(bytes) => bytes,
+    let rewritten = match rewrite::with_table(&image, &desc, args.force)? {
+        rewrite::Embedding::Rewrite(rewritten) => rewritten,
         rewrite::Embedding::AlreadyCurrent => return Ok(Outcome::Unchanged),
         rewrite::Embedding::NothingToEmbed => {
             if !in_walk {
@@ -179,7 +192,10 @@ fn embed_one(
             return Ok(Outcome::Unchanged);
         }
     };
-    // The result must read back as exactly the table meant, before anything is replaced.
+    // Before anything is replaced: every byte of the original's segments is where the rewrite
+    // says it is, and the result reads back as exactly the table meant.
+    preserve::verify(&image, &rewritten.bytes, &rewritten.plan)?;
+    let bytes = rewritten.bytes;
     let check = ElfImage::parse(bytes.clone()).context("internal error: the rewritten file does not parse")?;
     anyhow::ensure!(
         check.ldcache_note().map(|n| n.desc.as_slice()) == Some(desc.as_slice()),
@@ -194,8 +210,11 @@ fn embed_one(
             println!("{}: wrote {} entries ({} bytes)", shown.display(), table.entries().count(), desc.len());
         }
     };
-    if !args.dry_run {
-        rewrite::replace_file(real, &bytes)?;
+    let hard_links = if args.break_hard_links { HardLinks::BreakThisName } else { HardLinks::Refuse };
+    if args.dry_run {
+        replace::check_replaceable(real, hard_links)?;
+    } else {
+        replace::replace_file(real, &bytes, hard_links)?;
     }
     match progress {
         Some(_) if !args.dry_run => {}

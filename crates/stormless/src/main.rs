@@ -1,21 +1,8 @@
-//! `stormless`: writes, shows, checks and explains the resolution tables
-//! (`.note.nixos.ldcache`) that the stormless dynamic linker reads before it searches.
-//! One module per command; `elf_image` (the ELF model), `rewrite` (placing the note, atomic
-//! writes), `resolution` (musl's rules: what a table holds, how the loader resolves) and
-//! `report` (messages and JSON) are shared. Format and behaviour: docs/tables.md.
-use std::path::PathBuf;
+//! `stormless`, the command line: one subcommand per module of the library (src/lib.rs).
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod check;
-mod elf_image;
-mod embed;
-mod explain;
-mod report;
-mod resolution;
-mod rewrite;
-mod show;
+use stormless::{check, embed, explain, show};
 
 /// Writes, shows, checks and explains the resolution tables (`.note.nixos.ldcache`) that the
 /// stormless dynamic linker reads before it searches. Works on x86_64, aarch64 and armv7 ELF
@@ -48,15 +35,6 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-/// `--root DIR`, shared by the commands that look at the file system.
-#[derive(clap::Args, Clone, Debug, Default)]
-struct RootArg {
-    /// Resolve absolute paths inside this directory (a sysroot or an image being built); the
-    /// paths written and shown stay the run-time paths, without DIR.
-    #[arg(long, value_name = "DIR")]
-    root: Option<PathBuf>,
 }
 
 /// Rust ignores SIGPIPE, so `stormless explain … | head` would end in a "Broken pipe" panic
