@@ -45,6 +45,11 @@ pub fn tree_pair(version: MuslVersion, arch: Arch) -> Result<()> {
         finish(&sysroot, &fingerprint)?;
     }
 
+    // Cheap, and an already-built tree gets the current driver and headers.
+    for tree in [&reference, &sysroot] {
+        write_cc(tree)?;
+    }
+
     if version == MuslVersion::DEFAULT {
         let link = output_root().join(arch.name());
         let _ = fs::remove_file(&link);
@@ -105,20 +110,36 @@ fn install(build: &Path, tree: &Tree, loader: Option<&Path>) -> Result<()> {
 /// `bin/cc`: musl-gcc for this tree and arch. musl's generated specs file sets
 /// the include path, the crt objects (Scrt1.o, crtbeginS.o), `-L lib` and the
 /// tree's loader as PT_INTERP; a later `-Wl,--dynamic-linker=` wins.
+///
+/// Where the glibc gcc underneath would tell a build it targets glibc, the
+/// driver answers as a musl gcc (Alpine's) does, since configure scripts act
+/// on it (docs/store.md): `-print-multiarch` names the musl triple (CPython's
+/// configure aborts when it differs from the triplet it derives, and its
+/// setup.py adds `/usr/include/<multiarch>` of the host's glibc otherwise),
+/// and `__gnu_linux__` is not predefined (a user's `-D` after it still wins).
+/// The Linux UAPI headers come with the tree, as Alpine's `linux-headers`
+/// puts them beside musl's: see [`kernel_headers`].
 fn write_cc(tree: &Tree) -> Result<()> {
     let specs = tree.lib_dir().join("musl-gcc.specs");
     if !specs.is_file() {
         bail!("musl install did not produce {}", specs.display());
     }
+    kernel_headers(tree)?;
     let script = format!(
         "#!/bin/sh\n\
          # C compiler for the stormless {loader} tree: musl {version}, {arch}.\n\
          # Programs it links use {ldso} as their interpreter.\n\
-         exec {triple}-gcc \"$@\" -specs \"{specs}\"\n",
+         for arg; do\n\
+         \tcase \"$arg\" in\n\
+         \t-print-multiarch|--print-multiarch) echo {musl_triple}; exit 0 ;;\n\
+         \tesac\n\
+         done\n\
+         exec {triple}-gcc -U__gnu_linux__ \"$@\" -specs \"{specs}\"\n",
         loader = tree.loader.tree_dir(),
         version = tree.version,
         arch = tree.arch,
         ldso = tree.ldso().display(),
+        musl_triple = tree.arch.musl_triple(),
         triple = tree.arch.gnu_triple(),
         specs = specs.display(),
     );
@@ -126,6 +147,25 @@ fn write_cc(tree: &Tree) -> Result<()> {
     fs::create_dir_all(cc.parent().unwrap())?;
     write_atomic(&cc, script.as_bytes())?;
     run(Command::new("chmod").arg("755").arg(&cc))
+}
+
+/// The Linux UAPI headers (`linux/`, `asm/`, `asm-generic/`, `mtd/`) in the
+/// tree's `include/`, as links into the Debian package that ships them for
+/// the arch (the mechanism of the real programs' builds). musl ships none of
+/// them, and libffi, CPython and busybox include them: a musl system has them
+/// beside libc's headers (Alpine's `linux-headers`). musl's own build never
+/// sees them (it compiles with its own include directories), so libc.so and
+/// the loader do not change.
+fn kernel_headers(tree: &Tree) -> Result<()> {
+    let include = tree.root.join("include");
+    for name in crate::real::KERNEL_HEADER_DIRS {
+        let link = include.join(name);
+        if fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs::remove_file(&link)?;
+        }
+    }
+    crate::real::kernel_headers(tree.arch, &include)?;
+    Ok(())
 }
 
 fn finish(tree: &Tree, fingerprint: &str) -> Result<()> {

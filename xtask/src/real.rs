@@ -303,10 +303,13 @@ fn set_config(config: &str, option: &str, value: &str) -> Result<String> {
     Ok(lines.join("\n") + "\n")
 }
 
+/// The directories [`kernel_headers`] links.
+pub(crate) const KERNEL_HEADER_DIRS: [&str; 4] = ["linux", "asm-generic", "mtd", "asm"];
+
 /// A directory holding only the Linux UAPI headers (`linux/`, `asm/`,
 /// `asm-generic/`, `mtd/`) of `arch`, as symbolic links into the Debian
 /// package that ships them; nothing of glibc's headers comes along.
-fn kernel_headers(arch: Arch, dir: &Path) -> Result<PathBuf> {
+pub(crate) fn kernel_headers(arch: Arch, dir: &Path) -> Result<PathBuf> {
     let (root, asm) = match arch {
         Arch::X86_64 => (PathBuf::from("/usr/include"), PathBuf::from("/usr/include/x86_64-linux-gnu/asm")),
         Arch::Aarch64 | Arch::Armv7 => {
@@ -315,12 +318,10 @@ fn kernel_headers(arch: Arch, dir: &Path) -> Result<PathBuf> {
         }
     };
     fs::create_dir_all(dir)?;
-    for (name, target) in [
-        ("linux", root.join("linux")),
-        ("asm-generic", root.join("asm-generic")),
-        ("mtd", root.join("mtd")),
-        ("asm", asm),
-    ] {
+    let [linux, asm_generic, mtd, asm_name] = KERNEL_HEADER_DIRS;
+    for (name, target) in
+        [(linux, root.join("linux")), (asm_generic, root.join("asm-generic")), (mtd, root.join("mtd")), (asm_name, asm)]
+    {
         if !target.join(".").is_dir() {
             bail!("kernel headers: no {} (Debian package {})", target.display(), kernel_headers_package(arch));
         }
@@ -330,7 +331,7 @@ fn kernel_headers(arch: Arch, dir: &Path) -> Result<PathBuf> {
 }
 
 /// The Debian package with `arch`'s Linux UAPI headers.
-fn kernel_headers_package(arch: Arch) -> String {
+pub(crate) fn kernel_headers_package(arch: Arch) -> String {
     match arch {
         Arch::X86_64 => "linux-libc-dev".into(),
         Arch::Aarch64 | Arch::Armv7 => format!("linux-libc-dev-{}-cross", arch.debian_arch()),
@@ -352,7 +353,7 @@ fn fill_bin_dirs(real: &RealPrograms, sysroot: &Tree, reference: &Tree) -> Resul
         ("sqlite3", real.store("sqlite3").join("bin/sqlite3")),
     ];
     let applets = fs::read_to_string(real.store("busybox").join("applets"))?;
-    let reference_ldso = same_length_link(real, sysroot, reference)?;
+    let reference_ldso = same_length_link(&real.root.join("ld-ref"), sysroot, reference)?;
     for loader in Loader::ALL {
         let bin = real.bin_dir(loader);
         remove_dir(&bin)?;
@@ -377,10 +378,11 @@ fn fill_bin_dirs(real: &RealPrograms, sysroot: &Tree, reference: &Tree) -> Resul
     Ok(())
 }
 
-/// `real/ld-ref/<ldso>`, a link to the reference loader whose path is exactly
-/// as long as the sysroot loader's (`…/sysroot/lib/<ldso>`).
-fn same_length_link(real: &RealPrograms, sysroot: &Tree, reference: &Tree) -> Result<PathBuf> {
-    let link = real.root.join("ld-ref").join(sysroot.arch.ldso_name());
+/// `<dir>/<ldso>` (`real/ld-ref/<ldso>` for the real programs), a link to the
+/// reference loader whose path is exactly as long as the sysroot loader's
+/// (`…/sysroot/lib/<ldso>`).
+pub(crate) fn same_length_link(dir: &Path, sysroot: &Tree, reference: &Tree) -> Result<PathBuf> {
+    let link = dir.join(sysroot.arch.ldso_name());
     let (ours, theirs) = (sysroot.ldso().as_os_str().len(), link.as_os_str().len());
     if ours != theirs {
         bail!(
@@ -398,7 +400,7 @@ fn same_length_link(real: &RealPrograms, sysroot: &Tree, reference: &Tree) -> Re
 
 /// Overwrite the PT_INTERP string of the ELF image `bytes`, which must be
 /// `old`, with `new`, which must be as long.
-fn replace_interpreter(bytes: &mut [u8], old: &Path, new: &Path) -> Result<()> {
+pub(crate) fn replace_interpreter(bytes: &mut [u8], old: &Path, new: &Path) -> Result<()> {
     use object::elf::{FileHeader32, FileHeader64};
     use object::Endianness;
     let range = match object::FileKind::parse(&*bytes)? {

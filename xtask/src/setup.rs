@@ -32,6 +32,11 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("linux-libc-dev-armhf-cross", "the same Linux headers for armv7 (real-programs test)"),
     ("tcl", "tclsh generates sqlite3's amalgamation (real-programs test)"),
     ("g++", "libfuzzer-sys compiles libFuzzer (fuzzing the resolution-table decoder)"),
+    ("perl", "OpenSSL's Configure (the store, docs/store.md)"),
+    ("autoconf", "expat's configure, generated as Debian does (the store)"),
+    ("automake", "expat's makefiles, generated as Debian does (the store)"),
+    ("libtool", "expat's libtool, generated as Debian does (the store)"),
+    ("pkgconf", "configure scripts find the store's libraries through their .pc files (the store)"),
 ];
 
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];

@@ -370,3 +370,53 @@ mod tests {
         assert!(t.ldso().ends_with("target/stormless/musl-1.2.3/armv7/sysroot/lib/ld-musl-armhf.so.1"));
     }
 }
+
+impl Arch {
+    /// The triple a musl toolchain for this arch calls itself (Alpine's gcc
+    /// `-print-multiarch`, CPython's platform triplet on musl).
+    pub fn musl_triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux-musl",
+            Arch::Aarch64 => "aarch64-linux-musl",
+            Arch::Armv7 => "arm-linux-musleabihf",
+        }
+    }
+}
+
+/// The Nix-style store of real software (CPython and its C libraries) built
+/// against the sysroot (`xtask/src/store.rs`, docs/store.md):
+/// `target/stormless/musl-<v>/<arch>/store`.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub root: PathBuf,
+}
+
+impl Store {
+    pub fn new(version: MuslVersion, arch: Arch) -> Store {
+        Store { root: arch_dir(version, arch).join("store") }
+    }
+
+    /// The entry points whose PT_INTERP is `loader`'s: `sysroot/bin` or `reference/bin`.
+    pub fn bin_dir(&self, loader: Loader) -> PathBuf {
+        self.root.join(loader.tree_dir()).join("bin")
+    }
+
+    /// `bin/python3` of `loader`'s entry points.
+    pub fn python(&self, loader: Loader) -> PathBuf {
+        self.bin_dir(loader).join("python3")
+    }
+
+    /// Build directories and logs of the packages.
+    pub fn build_dir(&self) -> PathBuf {
+        self.root.join("build")
+    }
+
+    /// Marker written last, once every package and both entry points exist.
+    pub fn stamp(&self) -> PathBuf {
+        self.root.join(".complete")
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.stamp().is_file()
+    }
+}
