@@ -36,7 +36,7 @@ pub fn out_dir(tree: &Tree, fixture: &Fixture) -> PathBuf {
     tree.root.parent().expect("tree has a parent").join("fixtures").join(tree.loader.tree_dir()).join(&fixture.name)
 }
 
-fn lib_dir(out: &Path, name: &str) -> PathBuf {
+pub fn lib_dir(out: &Path, name: &str) -> PathBuf {
     out.join("store").join(name)
 }
 

@@ -16,6 +16,8 @@
 //!   moved when larger, also over a patchelf-written note), mode and owner survive, a failed
 //!   write leaves the file untouched and no temporary file, refusals of a non-ELF file, a static
 //!   program and a layout that cannot be rewritten safely, each naming the file and the reason.
+//! - `safety` (`cli/safety.rs`): files without section headers, extended attributes, hard
+//!   links, symbolic links in a walk, hostile program headers — never a damaged file or a panic.
 //! - `commands`: `--root` with a sysroot-style tree, `--dlopen`, `show` and `show --json`,
 //!   `check` (up to date; a removed library; a library that no longer wins), `--help` everywhere.
 //!
@@ -31,6 +33,9 @@ use std::process::{Command, Output};
 use stormless_tests::manifest::Fixture;
 use stormless_tests::{build, exec, fixtures_dir};
 use stormless_trees::{arch_dir, output_root, workspace_root, Arch, Loader, MuslVersion, Tree};
+
+#[path = "cli/safety.rs"]
+mod safety;
 
 fn main() {
     let args = Arguments::from_args();
@@ -48,8 +53,13 @@ type Check = fn(MuslVersion, Arch) -> Result<()>;
 
 fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
-    let checks: [(&str, Check); 4] =
-        [("patchelf", patchelf), ("store40", store40), ("rewrite", rewrite), ("commands", commands)];
+    let checks: [(&str, Check); 5] = [
+        ("patchelf", patchelf),
+        ("store40", store40),
+        ("rewrite", rewrite),
+        ("safety", safety::safety),
+        ("commands", commands),
+    ];
     let mut trials = Vec::new();
     for &arch in &arches {
         for loader in Loader::ALL {

@@ -16,6 +16,9 @@
 //!   qemu-user on emulated arches, which passes its own AT_SECURE to the guest): the table is
 //!   still used, `LD_LIBRARY_PATH` and `LD_PRELOAD` are ignored, and the main program's
 //!   `?$ORIGIN` items are not used (`tests/fixtures/storeorigin`), under both loaders alike.
+//! - `relative`: a table whose `=` item is relative (`=./librel.so`, `tests/fixtures/relfile`) is
+//!   ignored: run from a directory holding an impostor `librel.so`, plainly and setuid as
+//!   `nobody`, the program loads the library its RUNPATH finds, under both loaders alike.
 //!
 //! Malformed notes are fixtures of the differential suite (`tests/fixtures/badnotes`).
 //! Environment: `STORMLESS_MUSL`, `STORMLESS_ARCHES`, as the differential suite.
@@ -45,8 +48,13 @@ type Check = fn(MuslVersion, Arch) -> Result<()>;
 
 fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
-    let checks: [(&str, Check); 4] =
-        [("store40", store40), ("dlopen", dlopen), ("overrides", overrides), ("secure", secure)];
+    let checks: [(&str, Check); 5] = [
+        ("store40", store40),
+        ("dlopen", dlopen),
+        ("overrides", overrides),
+        ("secure", secure),
+        ("relative", relative),
+    ];
     let mut trials = Vec::new();
     for &arch in &arches {
         for loader in Loader::ALL {
@@ -323,9 +331,23 @@ fn overrides(version: MuslVersion, arch: Arch) -> Result<()> {
 /// Emulated: a setuid copy of qemu-user runs as root for `nobody`, and hands the guest its own
 /// AT_SECURE and ids.
 fn run_secure(arch: Arch, program: &Path, env: &BTreeMap<String, String>, scratch: &Path) -> Result<exec::Outcome> {
+    run_secure_in(arch, program, env, scratch, None)
+}
+
+/// [`run_secure`], from the directory `cwd` when given.
+fn run_secure_in(
+    arch: Arch,
+    program: &Path,
+    env: &BTreeMap<String, String>,
+    scratch: &Path,
+    cwd: Option<&Path>,
+) -> Result<exec::Outcome> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(program, std::fs::Permissions::from_mode(0o4755))?;
     let mut cmd = Command::new("timeout");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.env_clear().env("PATH", "/usr/bin:/bin");
     cmd.args(["-k", "5", "60", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
     match arch.qemu_user() {
@@ -395,6 +417,38 @@ fn secure(version: MuslVersion, arch: Arch) -> Result<()> {
             problems.push(format!(
                 "{loader}, secure $ORIGIN store: status {status}, stderr {stderr:?}; the reference: {ref_status}, {ref_stderr:?}"
             ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
+}
+
+/// A relative `=` item (`tests/fixtures/relfile`) makes the table invalid: from a directory
+/// holding an impostor `librel.so`, plainly and setuid, the RUNPATH's library is loaded.
+fn relative(version: MuslVersion, arch: Arch) -> Result<()> {
+    let fixture = fixture("relfile")?;
+    let mut problems = Vec::new();
+    for loader in Loader::ALL {
+        let built = build_variant(version, arch, loader, &fixture, Notes::None, "relative")?;
+        let impostor_dir = build::lib_dir(&built.out, "relimpostor");
+        ensure!(impostor_dir.join("librel.so").is_file(), "no impostor in {}", impostor_dir.display());
+        let scratch = built.out.join("secure");
+        std::fs::create_dir_all(&scratch)?;
+        let plain = exec::command(arch, &built.program, &[], &BTreeMap::new(), None)
+            .current_dir(&impostor_dir)
+            .output()
+            .with_context(|| format!("cannot run {}", built.program.display()))?;
+        let plain = (String::from_utf8_lossy(&plain.stdout).into_owned(), exec::status_code(plain.status));
+        let secure = run_secure_in(arch, &built.program, &BTreeMap::new(), &scratch, Some(&impostor_dir))?;
+        for (how, stdout, status) in [("plain", &plain.0, plain.1), ("setuid", &secure.stdout, secure.status)] {
+            if stdout != "rel_value: 1\n" || status != 0 {
+                problems.push(format!(
+                    "{loader}, {how}, from the impostor's directory: stdout {stdout:?}, status {status}"
+                ));
+            }
         }
     }
     if problems.is_empty() {

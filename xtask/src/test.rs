@@ -65,6 +65,9 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         }
     }
 
+    // The CLI's ELF parser and rewrite under libFuzzer, seeded with every object built so far.
+    crate::fuzz::fuzz_cli(crate::fuzz::CLI_SECONDS, &[])?;
+
     // Real programs from Debian source packages (busybox, lua 5.4, sqlite3):
     // built against each sysroot once and cached, then run under both loaders.
     for v in versions {

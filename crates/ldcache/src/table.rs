@@ -18,6 +18,12 @@ pub enum ParseError {
     BadItem,
     /// An item's path is longer than [`MAX_ITEM_LEN`](crate::MAX_ITEM_LEN).
     ItemTooLong,
+    /// A `=` item names a file by a relative path. Neither patchelf nor `stormless embed`
+    /// writes one (a `=` item is a directory of the rpath that existed, joined with the name;
+    /// relative and `$ORIGIN` directories become `?` items), and opened as written it would be
+    /// looked up from the current directory, even in a setuid program: a table holding one is
+    /// not trusted at all.
+    RelativeFile,
     /// A byte that cannot be part of a name or path as text: a control character or invalid
     /// UTF-8.
     NotText,
@@ -31,6 +37,7 @@ impl ParseError {
             ParseError::NeededTooLong => "a library name longer than NAME_MAX",
             ParseError::BadItem => "a path list item without '=' or '?' or without a path",
             ParseError::ItemTooLong => "a path longer than PATH_MAX",
+            ParseError::RelativeFile => "a '=' item whose file is not an absolute path",
             ParseError::NotText => "bytes that are not text",
         }
     }
@@ -79,6 +86,7 @@ impl<'a> Item<'a> {
             return Err(ParseError::ItemTooLong);
         }
         match prefix {
+            b'=' if path.first() != Some(&b'/') => Err(ParseError::RelativeFile),
             b'=' => Ok(Item::File(path)),
             b'?' => Ok(Item::Dir(path)),
             _ => Err(ParseError::BadItem),
@@ -296,6 +304,10 @@ mod tests {
             (b"lib\x01.so\0=/a\0\0", NotText),
             (b"liba.so\0=/\xff\0\0", NotText),
             (b"liba.so\0=/a\n\0\0", NotText),
+            (b"liba.so\0=./liba.so\0\0", RelativeFile),
+            (b"liba.so\0=liba.so\0\0", RelativeFile),
+            (b"liba.so\0?/d:=$ORIGIN/liba.so\0\0", RelativeFile),
+            (b"liba.so\0=/a\0libb.so\0=../libb.so\0\0", RelativeFile),
         ];
         for (desc, want) in cases {
             assert_eq!(Table::parse(desc), Err(*want), "{}", desc.escape_ascii());
@@ -304,8 +316,8 @@ mod tests {
         long.extend(core::iter::repeat_n(b'a', MAX_ITEM_LEN + 1));
         long.extend_from_slice(b"\0\0");
         assert_eq!(Table::parse(&long), Err(ItemTooLong));
-        let mut ok = b"liba.so\0=".to_vec();
-        ok.extend(core::iter::repeat_n(b'a', MAX_ITEM_LEN));
+        let mut ok = b"liba.so\0=/".to_vec();
+        ok.extend(core::iter::repeat_n(b'a', MAX_ITEM_LEN - 1));
         ok.extend_from_slice(b"\0\0");
         assert!(Table::parse(&ok).is_ok());
         let mut name = std::vec![b'n'; MAX_NEEDED_LEN + 1];

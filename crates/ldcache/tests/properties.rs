@@ -55,9 +55,24 @@ fn path() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Paths a `=` item may hold: absolute ones (a relative `=` item makes the table invalid).
+fn file_path() -> impl Strategy<Value = Vec<u8>> {
+    path().prop_map(|mut p| {
+        if p.first() != Some(&b'/') {
+            p.insert(0, b'/');
+            p.truncate(MAX_ITEM_LEN);
+        }
+        p
+    })
+}
+
 fn entries() -> impl Strategy<Value = Vec<OwnedEntry>> {
     // A bare `?` is patchelf's rendering of an empty RUNPATH entry; a bare `=` is refused.
-    let item = prop_oneof![8 => (any::<bool>(), path()), 1 => Just((false, Vec::new()))];
+    let item = prop_oneof![
+        4 => path().prop_map(|p| (false, p)),
+        4 => file_path().prop_map(|p| (true, p)),
+        1 => Just((false, Vec::new())),
+    ];
     let items = prop::collection::vec(item, 0..5);
     // Names drawn from a few on purpose, so that tables repeat names (the first entry wins).
     let names = prop::collection::vec(needed(), 1..6);

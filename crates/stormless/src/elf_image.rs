@@ -100,7 +100,6 @@ pub struct ElfImage {
     pub arch: Arch,
     pub is_64: bool,
     pub e_entry: u64,
-    pub e_ehsize: u16,
     pub e_phoff: u64,
     pub e_phentsize: u16,
     pub e_shoff: u64,
@@ -174,7 +173,6 @@ impl ElfImage {
             arch: Arch::X86_64,
             is_64: true,
             e_entry: 0,
-            e_ehsize: 64,
             e_phoff: 0,
             e_phentsize: 56,
             e_shoff: 0,
@@ -188,6 +186,16 @@ impl ElfImage {
             runpath: None,
             interp: None,
             notes: Vec::new(),
+        }
+    }
+
+    /// The size of the ELF header of this class, the bytes a rewrite may change at the start
+    /// of the file (not `e_ehsize`, which a hostile file sets to anything).
+    pub fn header_size(&self) -> u64 {
+        if self.is_64 {
+            64
+        } else {
+            52
         }
     }
 
@@ -275,7 +283,6 @@ fn parse_class<H: FileHeader<Endian = Endianness>>(data: Vec<u8>) -> Result<ElfI
         arch,
         is_64,
         e_entry: header.e_entry(endian).into(),
-        e_ehsize: header.e_ehsize(endian),
         e_phoff: header.e_phoff(endian).into(),
         e_phentsize: header.e_phentsize(endian),
         e_shoff: header.e_shoff(endian).into(),

@@ -195,8 +195,9 @@ fn embed_one(
     // Before anything is replaced: every byte of the original's segments is where the rewrite
     // says it is, and the result reads back as exactly the table meant.
     preserve::verify(&image, &rewritten.bytes, &rewritten.plan)?;
-    let bytes = rewritten.bytes;
+    let (bytes, rewritten_plan) = (rewritten.bytes, rewritten.plan);
     let check = ElfImage::parse(bytes.clone()).context("internal error: the rewritten file does not parse")?;
+    preserve::verify_meaning(&image, &check, &rewritten_plan, image.ldcache_note().map(|n| n.segment))?;
     anyhow::ensure!(
         check.ldcache_note().map(|n| n.desc.as_slice()) == Some(desc.as_slice()),
         "internal error: the rewritten file does not carry the table"

@@ -7,6 +7,10 @@
 //! left as it was.
 //!
 //! The check does not trust the layout code that made the plan: it compares bytes.
+//! [`verify_meaning`] then reads the result back as the loader would: the same interpreter,
+//! needed names, search paths and dynamic tags, and every segment other than `PT_LOAD` (the
+//! interpreter string, notes, the dynamic section) found again, by a header of its type and
+//! size, where its bytes now are.
 
 use std::ops::Range;
 
@@ -98,6 +102,57 @@ pub fn verify(original: &ElfImage, new: &[u8], plan: &Plan) -> Result<()> {
                     segment.p_type
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// The rewritten file `new`, decoded, means what `original` meant: see the module comment.
+/// `replaced_note` is the index of the `PT_NOTE` whose table the rewrite replaces, if any.
+pub fn verify_meaning(original: &ElfImage, new: &ElfImage, plan: &Plan, replaced_note: Option<usize>) -> Result<()> {
+    let same = |what: &str, equal: bool| {
+        if equal {
+            Ok(())
+        } else {
+            bail!(
+                "cannot rewrite safely: the result would change the file's {what} (its headers disagree about \
+                 what lies where); nothing was written"
+            )
+        }
+    };
+    same("interpreter", original.interp == new.interp)?;
+    same("needed libraries", original.needed == new.needed)?;
+    same("search path", original.rpath == new.rpath && original.runpath == new.runpath)?;
+    let tags = |image: &ElfImage| image.dynamic.iter().map(|d| d.tag).collect::<Vec<_>>();
+    same("dynamic section", tags(original) == tags(new))?;
+    // Every other segment's header must lead to where its bytes are now ([`verify`] checks
+    // the bytes themselves), by file offset and, through the new PT_LOADs, by address.
+    let mut unmatched: Vec<&crate::elf_image::Segment> = new.segments.iter().collect();
+    let kept = original.segments.iter().enumerate().filter(|(i, s)| {
+        !s.is_load() && s.p_type != object::elf::PT_PHDR.0 && s.p_filesz > 0 && Some(*i) != replaced_note
+    });
+    for (index, segment) in kept {
+        let moved = plan.moves.iter().find(|m| segment.p_offset >= m.from && segment.p_offset - m.from < m.len);
+        let at = moved.map_or(segment.p_offset, |m| m.to.wrapping_add(segment.p_offset - m.from));
+        // Where the original's address led to its bytes through a PT_LOAD, the new one must lead
+        // to their new place; an address that led nowhere stays as it was.
+        let mapped = original.offset_of_address(segment.p_vaddr) == Some(segment.p_offset);
+        let leads_there = |s: &&crate::elf_image::Segment| {
+            let address_ok = match mapped {
+                true => new.offset_of_address(s.p_vaddr) == Some(at),
+                false => s.p_vaddr == segment.p_vaddr,
+            };
+            s.p_type == segment.p_type && s.p_filesz == segment.p_filesz && s.p_offset == at && address_ok
+        };
+        match unmatched.iter().position(leads_there) {
+            Some(found) => {
+                unmatched.swap_remove(found);
+            }
+            None => bail!(
+                "cannot rewrite safely: the result would lose segment {index} (type {:#x}) (its headers disagree \
+                 about what lies where); nothing was written",
+                segment.p_type
+            ),
         }
     }
     Ok(())

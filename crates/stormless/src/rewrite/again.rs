@@ -16,7 +16,7 @@ pub(super) fn replace_note(image: &ElfImage, existing: &LdcacheNote, note: &[u8]
     let new_len = note.len() as u64;
     // The header, the program header table and the old note change; nothing else does.
     let mut plan = Plan::default();
-    plan.edit(0, u64::from(image.e_ehsize));
+    plan.edit(0, image.header_size());
     plan.edit(image.e_phoff, image.segments.len() as u64 * u64::from(image.e_phentsize));
     plan.edit(existing.offset, existing.len);
     let mut asm = Assembly {

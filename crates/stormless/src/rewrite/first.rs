@@ -152,12 +152,23 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
     if image.sections.is_empty() {
         check_without_sections(image, &extents, block, old_end, new_end)?;
     }
+    // A segment in the way (its bytes would be overwritten) must move with the block.
+    let (lo, hi) = block.unwrap_or((new_end, new_end));
+    let in_the_way = image.segments.iter().filter(|s| !s.is_load() && s.p_type != elf::PT_PHDR.0 && s.p_filesz > 0);
+    for s in in_the_way.filter(|s| s.p_offset < new_end && s.file_end() > old_end) {
+        if s.p_offset < lo || s.file_end() > hi {
+            bail!(
+                "cannot rewrite safely: a segment of type {:#x} follows the program headers and no section accounts \
+                 for it",
+                s.p_type
+            );
+        }
+    }
     let mut plan = Plan::default();
     // The ELF header and the old table are rewritten; the two new entries take room that was
     // either moved away with the block or padding no section accounts for.
-    plan.edit(0, u64::from(image.e_ehsize));
+    plan.edit(0, image.header_size());
     plan.edit(image.e_phoff, old_end - image.e_phoff);
-    let (lo, hi) = block.unwrap_or((new_end, new_end));
     for (from, to) in [(old_end, lo.min(new_end)), (hi.max(old_end), new_end)] {
         if from < to {
             if image.data[from as usize..to as usize].iter().any(|&b| b != 0) {
@@ -183,6 +194,21 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
                 bail!("cannot rewrite safely: a segment of type {:#x} straddles the sections to move", s.p_type);
             }
         }
+        // What moves keeps its place relative to the block, in the file and in memory alike: an
+        // address that disagrees with the PT_LOAD mapping it cannot be moved meaningfully.
+        let address_of = |offset: u64| ph_load.p_vaddr.wrapping_add(offset - ph_load.p_offset);
+        let segments = image.segments.iter().filter(|s| !s.is_load() && s.p_filesz > 0);
+        let moving_segments =
+            segments.filter(|s| s.p_offset >= b0 && s.file_end() <= b1).map(|s| (s.p_offset, s.p_vaddr));
+        let sections = image.sections.iter().filter(|s| s.is_alloc() && s.file_size() > 0);
+        let moving_sections = sections.filter(|s| s.sh_offset >= b0 && s.sh_offset + s.sh_size <= b1);
+        let mut moving = moving_segments.chain(moving_sections.map(|s| (s.sh_offset, s.sh_addr)));
+        if let Some((offset, _)) = moving.find(|&(offset, addr)| addr != address_of(offset)) {
+            bail!(
+                "cannot rewrite safely: the address of what lies at offset {offset:#x} does not match the PT_LOAD \
+                 that maps it"
+            );
+        }
     }
     let base = append_base(image);
     for s in &image.segments {
@@ -201,7 +227,8 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
     let tail_vaddr = add(align_up(max_load_end(&image.segments), align)?, tail_offset % align)?;
     let note_vaddr = add(tail_vaddr, note_offset - tail_offset)?;
     add(note_vaddr, note.len() as u64)?;
-    let block_vaddr = ph_load.p_vaddr + (b0 - ph_load.p_offset);
+    // Meaningful only with a block (whose addresses were checked against ph_load above).
+    let block_vaddr = ph_load.p_vaddr.wrapping_add(b0.wrapping_sub(ph_load.p_offset));
     let (delta_offset, delta_addr) = (tail_offset.wrapping_sub(b0), tail_vaddr.wrapping_sub(block_vaddr));
     let moved = |offset: u64, len: u64| block.is_some() && offset >= b0 && offset + len <= b1 && offset < b1;
 
@@ -261,7 +288,7 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
         }
     }
     if block.is_some() {
-        let block_end_vaddr = block_vaddr + (b1 - b0);
+        let block_end_vaddr = block_vaddr.wrapping_add(b1 - b0);
         for d in &image.dynamic {
             let is_address = ADDRESS_TAGS.contains(&d.tag);
             if is_address && d.value >= block_vaddr && d.value < block_end_vaddr {
