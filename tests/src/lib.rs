@@ -9,6 +9,7 @@ pub mod exec;
 pub mod gdb;
 pub mod manifest;
 pub mod real;
+pub mod store;
 pub mod syscalls;
 
 use std::path::PathBuf;

@@ -14,8 +14,10 @@ mod musl_src;
 mod probe;
 mod real;
 mod setup;
+mod store;
 mod test;
 mod util;
+mod wheels;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build and test stormless")]
@@ -74,6 +76,17 @@ enum Command {
         loader: boot::LoaderSel,
         #[arg(long, default_value = "1.2.3")]
         musl: MuslSel,
+    },
+    /// Build the Nix-style store (CPython 3.11 and its C libraries, from Debian source packages)
+    /// against built trees, with its two entry points (docs/store.md).
+    Store {
+        #[arg(long, default_value = "x86_64")]
+        arch: ArchSel,
+        #[arg(long, default_value = "1.2.3")]
+        musl: MuslSel,
+        /// Then run the store's test target (both loaders, without and with tables).
+        #[arg(long)]
+        full: bool,
     },
     /// Build busybox, lua 5.4 and sqlite3 from Debian source packages against built trees.
     Real {
@@ -157,6 +170,18 @@ fn run(command: Command) -> Result<()> {
                     real::ensure(*v, *a)?;
                 }
                 boot::run(*v, &arch.0, &loader.0)?;
+            }
+            Ok(())
+        }
+        Command::Store { arch, musl, full } => {
+            for v in &musl.0 {
+                for a in &arch.0 {
+                    store::ensure(*v, *a)?;
+                }
+                if full {
+                    build::cli()?;
+                    test::harness_target(*v, &arch.0, "store")?;
+                }
             }
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, in the order that fails fastest.
 use crate::build;
 use crate::real;
+use crate::store;
 use crate::util::{run, say};
 use anyhow::Result;
 use std::process::Command;
@@ -78,6 +79,17 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         harness_target(*v, arches, "real_programs")?;
     }
 
+    // The store (docs/store.md): CPython 3.11 and its C libraries built
+    // Nix-style against the sysroot, cached by recipe hash; the import check
+    // under both loaders, without and with tables. x86_64 only so far.
+    if arches.contains(&Arch::X86_64) {
+        for v in versions {
+            store::ensure(*v, Arch::X86_64)?;
+            say(format!("test: the store under musl {v}"));
+            harness_target(*v, &[Arch::X86_64], "store")?;
+        }
+    }
+
     // A whole userland booted through each loader under qemu-system (qemu/,
     // xtask/src/boot.rs), per arch: once, with the first musl version asked for.
     say(format!("test: boot tests under musl {}", versions[0]));
@@ -86,7 +98,7 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
 }
 
 /// One test target of the harness crate, for musl `version` on `arches`.
-fn harness_target(version: MuslVersion, arches: &[Arch], target: &str) -> Result<()> {
+pub(crate) fn harness_target(version: MuslVersion, arches: &[Arch], target: &str) -> Result<()> {
     let names: Vec<&str> = arches.iter().map(|a| a.name()).collect();
     run(cargo().env("STORMLESS_MUSL", version.as_str()).env("STORMLESS_ARCHES", names.join(",")).args([
         "test",
