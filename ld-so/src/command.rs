@@ -138,13 +138,20 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     }
 }
 
+/// The program's argv: the kernel's, or in command mode the part after the loader's own
+/// options (whose `argv[-1]` now holds argc: the kernel's `argv[0]` may be overwritten). What
+/// musl's `argv` is after `argv += i`; `--argv0` is not applied yet.
+pub fn program_argv(kernel_argv: *mut *mut c_char) -> *mut *mut c_char {
+    match NEW_ARGV.0.get() {
+        0 => kernel_argv,
+        a => a as *mut *mut c_char,
+    }
+}
+
 /// The argv the program starts with (argc just before it), with `--argv0`
 /// applied.
 pub fn replace_argv0(kernel_argv: *mut *mut c_char) -> *mut usize {
-    let argv = match NEW_ARGV.0.get() {
-        0 => kernel_argv,
-        a => a as *mut *mut c_char,
-    };
+    let argv = program_argv(kernel_argv);
     let r = REPLACE_ARGV0.0.get();
     if r != 0 {
         // SAFETY: argv[0] exists (command mode checked it).

@@ -140,9 +140,13 @@ pub struct DlInfo {
 }
 
 /// musl's `count_syms`: the number of dynamic symbols, from the hash table
-/// (ELF records it nowhere else).
+/// (ELF records it nowhere else). The GNU hash table's last chain is walked as
+/// musl walks it, but never past the region map_library checked (`ghash_end`):
+/// a chain without its end bit stops there instead of reading on.
 fn count_syms(d: &Dso) -> usize {
-    // SAFETY (whole function): the hash tables of a loaded object.
+    // SAFETY (whole function): the hash tables of a loaded object, read within
+    // the bounds map_library checked (the header and buckets; chains below
+    // ghash_end).
     unsafe {
         if d.hashtab != 0 {
             return mem::read::<u32>(d.hashtab + 4) as usize;
@@ -155,10 +159,15 @@ fn count_syms(d: &Dso) -> usize {
         let symoffset = mem::read::<u32>(gh + 4) as usize;
         let buckets = gh + 16 + mem::read::<u32>(gh + 8) as usize * WORD;
         let mut nsym = (0..nbuckets).map(|i| mem::read::<u32>(buckets + 4 * i) as usize).max().unwrap_or(0);
-        if nsym != 0 {
-            let mut hashval = buckets + 4 * nbuckets + 4 * (nsym - symoffset);
-            loop {
+        // A highest bucket below symoffset names no chain (musl would index
+        // before the chains): count no further.
+        if let Some(first) = nsym.checked_sub(symoffset).filter(|_| nsym != 0) {
+            let chains = buckets + 4 * nbuckets;
+            let mut left = (d.ghash_end.saturating_sub(chains) / 4).saturating_sub(first);
+            let mut hashval = chains + 4 * first;
+            while left > 0 {
                 nsym += 1;
+                left -= 1;
                 let h = mem::read::<u32>(hashval);
                 hashval += 4;
                 if h & 1 != 0 {

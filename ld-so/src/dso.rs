@@ -59,6 +59,14 @@ pub struct Dso {
     pub tls_id: usize,
     pub relro_start: usize,
     pub relro_end: usize,
+    /// Where relocations may write, as run-time addresses: the hull of the
+    /// writable PT_LOADs (the whole mapping for DT_TEXTREL, which musl makes
+    /// writable), checked before each write as `addr - writable_start <=
+    /// writable_span` (the span already less one word, so one compare covers
+    /// a whole word). (0, usize::MAX) for the loader itself, whose relocations
+    /// are its own.
+    pub writable_start: usize,
+    pub writable_span: usize,
     pub fini_next: *mut Dso,
     pub got: usize,
     /// What only objects `dlopen` loads need, allocated when first needed so
@@ -180,6 +188,8 @@ impl Dso {
             tls_id: 0,
             relro_start: 0,
             relro_end: 0,
+            writable_start: 0,
+            writable_span: usize::MAX,
             fini_next: ptr::null_mut(),
             got: 0,
             dl: None,
@@ -287,7 +297,23 @@ impl Dso {
         self.map = self.base.wrapping_add(min);
         self.map_len = max.wrapping_sub(min);
         self.kernel_mapped = true;
+        let headers = (0..self.phnum).map(|i| self.phdr_at(i));
+        let (start, span) = writable_extent(self.base, headers, false);
+        (self.writable_start, self.writable_span) = (start, span);
+        // musl would mprotect a PT_GNU_RELRO wherever it points; one outside the
+        // program's own segments protects nothing of the program's.
+        if !(self.relro_start >= min && self.relro_end <= max) {
+            (self.relro_start, self.relro_end) = (0, 0);
+        }
         stack
+    }
+
+    /// Whether `len` bytes at run-time address `addr` lie where relocations
+    /// may write (see `writable_start`).
+    pub fn writable(&self, addr: usize, len: usize) -> bool {
+        let off = addr.wrapping_sub(self.writable_start);
+        // The span is the extent less one word: add it back for other widths.
+        off <= self.writable_span && len <= self.writable_span.saturating_add(crate::elf::WORD) - off
     }
 
     /// Symbol `index`; one past the symbol table's readable region reads as an
@@ -456,5 +482,21 @@ impl Decoded {
         } else {
             0
         }
+    }
+}
+
+/// The hull of the writable `PT_LOAD`s among `headers` at run-time base `base`
+/// as (start, span less one word) for [`Dso::writable_start`]; with
+/// `textrel`, of every `PT_LOAD`. An object with nothing writable gets an
+/// extent no address passes.
+pub fn writable_extent(base: usize, headers: impl Iterator<Item = Phdr>, textrel: bool) -> (usize, usize) {
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    for ph in headers.filter(|ph| ph.p_type == PT_LOAD && (textrel || ph.p_flags & PF_W != 0)) {
+        lo = lo.min(ph.p_vaddr);
+        hi = hi.max(ph.p_vaddr.wrapping_add(ph.p_memsz));
+    }
+    match hi.checked_sub(lo).and_then(|len| len.checked_sub(crate::elf::WORD)) {
+        Some(span) => (base.wrapping_add(lo), span),
+        None => (usize::MAX, 0),
     }
 }

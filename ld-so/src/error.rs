@@ -65,6 +65,25 @@ pub fn unsupported_relocation(dso: *const u8, kind: u32) {
     dl_error!("Error relocating %s: unsupported relocation type %d", c(dso), kind as core::ffi::c_int);
 }
 
+/// A relocation (or RELR entry) that would write outside the object's writable
+/// segments: reported, then [`stop_at_runtime`]. Out of line and cold: the
+/// relocation loop only tests and calls.
+#[cold]
+#[inline(never)]
+pub fn relocation_outside(dso: *const u8, offset: usize) -> Result<(), Abort> {
+    dl_error!("Error relocating %s: relocation at %#zx outside the writable segments", c(dso), offset);
+    stop_at_runtime()
+}
+
+/// A copy relocation whose symbol's bytes do not lie inside the defining
+/// object's mapping: reported, then [`stop_at_runtime`].
+#[cold]
+#[inline(never)]
+pub fn copy_outside(dso: *const u8, name: &[u8]) -> Result<(), Abort> {
+    dl_error!("Error relocating %s: %s: copy source outside its object", c(dso), c(name.as_ptr()));
+    stop_at_runtime()
+}
+
 pub fn relro_failed(dso: *const u8) {
     dl_error!("Error relocating %s: RELRO protection failed: %m", c(dso));
 }

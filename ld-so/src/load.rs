@@ -187,6 +187,11 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     }
     addr_max = (addr_max + page - 1) & !(page - 1);
     addr_min &= !(page - 1);
+    // reloc_all mprotects the RELRO range: it must lie in this object's own span
+    // (musl would change the protection of whatever is mapped there).
+    if dso.relro_start != dso.relro_end && !(dso.relro_start >= addr_min && dso.relro_end <= addr_max) {
+        return noexec();
+    }
     off_start &= !(page - 1);
     let map_len = (addr_max - addr_min).wrapping_add(off_start);
     // Reserve the whole span with the first segment's mapping; later
@@ -257,7 +262,16 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     if dso.tls.size != 0 {
         dso.tls.image = dso.laddr(tls_image) as *const u8;
     }
+    let textrel = dso.dynamic().any(|(tag, _)| tag == DT_TEXTREL);
+    (dso.writable_start, dso.writable_span) =
+        crate::dso::writable_extent(base, headers_again(table, eh.e_phnum), textrel);
     Some(start)
+}
+
+/// The program headers of `table` (checked by `Segments::check`), read again.
+fn headers_again(table: &[u8], phnum: usize) -> impl Iterator<Item = Phdr> + '_ {
+    // SAFETY: header i lies within `table` (its size is Phdr::SIZE * phnum).
+    (0..phnum).map(move |i| unsafe { Phdr::read(table.as_ptr() as usize + i * Phdr::SIZE) })
 }
 
 /// A freshly mapped object, read by virtual address only where its checked

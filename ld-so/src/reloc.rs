@@ -130,6 +130,9 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
     let mut save_slot = 0;
     let mut at = table;
     let end = table + size;
+    // Every write lands in the object's writable segments (dso.rs:
+    // `writable_start`): one subtraction and one compare per relocation.
+    let (w_start, w_span) = (d.writable_start, d.writable_span);
     while at + stride * WORD <= end {
         // SAFETY: the table lies in the object's mapping.
         let (offset, info) = unsafe { (mem::read::<usize>(at), mem::read::<usize>(at + WORD)) };
@@ -143,6 +146,10 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
             // The common case, kept short (B + A); the loader's own were done by stage 1.
             if !is_ldso {
                 let reloc_addr = d.laddr(offset);
+                if reloc_addr.wrapping_sub(w_start) > w_span {
+                    error::relocation_outside(d.name, offset)?;
+                    continue;
+                }
                 // SAFETY: REL: the addend is the word being relocated; both in the writable mapping.
                 let addend = explicit.unwrap_or_else(|| unsafe { mem::read::<usize>(reloc_addr) });
                 // SAFETY: reloc_addr lies in the object's writable mapping.
@@ -154,6 +161,10 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
             continue;
         }
         let reloc_addr = d.laddr(offset);
+        if reloc_addr.wrapping_sub(w_start) > w_span {
+            error::relocation_outside(d.name, offset)?;
+            continue;
+        }
         let mut addend = match explicit {
             Some(a) => a,
             None if matches!(kind, Kind::Got | Kind::Plt | Kind::Copy) => 0,
@@ -238,7 +249,18 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
             match kind {
                 Kind::Copy => {
                     if let Some(s) = sym {
-                        mem::copy(reloc_addr, sym_val, s.st_size);
+                        // The destination in this object's writable segments, the
+                        // source inside the defining object's mapping.
+                        let size = s.st_size;
+                        let source_ok = dd.map_len == 0
+                            || sym_val.wrapping_sub(dd.map) <= dd.map_len && size <= dd.map_len - (sym_val - dd.map);
+                        if !d.writable(reloc_addr, size) {
+                            error::relocation_outside(d.name, offset)?;
+                        } else if !source_ok {
+                            error::copy_outside(d.name, name)?;
+                        } else {
+                            mem::copy(reloc_addr, sym_val, size);
+                        }
                     }
                 }
                 Kind::Offset32 => mem::write(reloc_addr, sym_val.wrapping_add(addend).wrapping_sub(reloc_addr) as u32),
@@ -246,6 +268,11 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                 Kind::DtpOff => mem::write(reloc_addr, tls_val.wrapping_add(addend).wrapping_sub(tls::DTP_OFFSET)),
                 Kind::TpOff => mem::write(reloc_addr, tls::tpoff(tls_val, dd.tls.offset, addend)),
                 Kind::TlsDesc => {
+                    // Two words: the second must be writable too.
+                    if !d.writable(reloc_addr, 2 * WORD) {
+                        error::relocation_outside(d.name, offset)?;
+                        continue;
+                    }
                     if explicit.is_none() {
                         addend = mem::read::<usize>(reloc_addr + WORD * tlsdesc_rel_addend_slot());
                     }
@@ -323,7 +350,7 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
             }
             relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
             relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
-            do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ));
+            do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ))?;
             if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
                 let r = unsafe {
@@ -354,11 +381,50 @@ fn relocs<const STRIDE: usize>(p: *mut Dso, table: usize, size: usize) -> Result
     do_relocs::<STRIDE>(p, table, size)
 }
 
-/// DT_RELR for objects other than the loader (stage 1 did the loader's).
-fn do_relr(d: &Dso, relr: usize, size: usize) {
+/// DT_RELR for objects other than the loader (stage 1 did the loader's): the
+/// format of `stage1::apply_relr`, with every word it names checked against
+/// the object's writable segments before it is written. The first one outside
+/// is reported and ends the table. Out of line: most objects have none.
+#[inline(never)]
+fn do_relr(d: &Dso, relr: usize, size: usize) -> Result<(), Abort> {
     if relr == 0 || core::ptr::eq(d, ldso_ptr()) {
-        return;
+        return Ok(());
     }
-    // SAFETY: DT_RELR lies in the object's mapping and names writable words.
-    unsafe { crate::stage1::apply_relr(d.base, d.laddr(relr), size) }
+    let (base, table) = (d.base, d.laddr(relr));
+    let relocate = |addr: usize| -> Result<(), Abort> {
+        if !d.writable(addr, WORD) {
+            return error::relocation_outside(d.name, addr.wrapping_sub(base)).and(Err(Abort));
+        }
+        // SAFETY: a word inside the object's writable segments.
+        unsafe { mem::write(addr, mem::read::<usize>(addr).wrapping_add(base)) };
+        Ok(())
+    };
+    let mut cursor = 0usize;
+    let mut result = Ok(());
+    for i in 0..size / WORD {
+        // SAFETY: DT_RELR and DT_RELRSZ name a table inside the mapping
+        // (`check_dynamic`).
+        let e = unsafe { mem::read::<usize>(table + i * WORD) };
+        if e & 1 == 0 {
+            cursor = base.wrapping_add(e);
+            result = relocate(cursor);
+            cursor = cursor.wrapping_add(WORD);
+        } else {
+            let mut bits = e >> 1;
+            let mut at = cursor;
+            while bits != 0 && result.is_ok() {
+                if bits & 1 != 0 {
+                    result = relocate(at);
+                }
+                bits >>= 1;
+                at = at.wrapping_add(WORD);
+            }
+            cursor = cursor.wrapping_add((8 * WORD - 1) * WORD);
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    // Reported where it happened; at startup the rest of the table is skipped.
+    result.or_else(|_| error::stop_at_runtime())
 }

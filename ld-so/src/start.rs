@@ -309,12 +309,13 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         // SAFETY: plain allocation.
         initial_tls = unsafe { ffi::__libc_calloc(libc().tls_size, 1) } as *mut u8;
         if initial_tls.is_null() {
-            // SAFETY: argv[0] and the size for the message.
+            // SAFETY: the program's argv[0] (in command mode the kernel's argv[0] holds argc
+            // now) and the size for the message.
             unsafe {
                 ffi::dprintf(
                     2,
                     c"%s: Error getting %zu bytes thread-local storage: %m\n".as_ptr(),
-                    *argv,
+                    *crate::command::program_argv(argv),
                     libc().tls_size,
                 );
             }

@@ -8,28 +8,38 @@
 //! - ELF header: `ei_class`, `ei_data`, `e_type`, `e_machine`, `e_phoff`, `e_phentsize`,
 //!   `e_phnum`;
 //! - program headers: `<which>.<field>` with `which` = `phdrN` (the N-th header), `loadN` (the
-//!   N-th PT_LOAD), `loadlast` (the last PT_LOAD), `dynamic` (PT_DYNAMIC), N from 0, and
+//!   N-th PT_LOAD), `loadlast` (the last PT_LOAD), `dynamic` (PT_DYNAMIC), `tls` (PT_TLS),
+//!   `relro` (PT_GNU_RELRO), N from 0, and
 //!   `field` = `p_type`, `p_flags`, `p_offset`, `p_vaddr`, `p_paddr`, `p_filesz`, `p_memsz`,
 //!   `p_align`; as a patch target also `load*.<field>`: that field of every PT_LOAD;
 //! - the dynamic section: `dyn.DT_X` (the value of the first DT_X entry) and `dyn.DT_X.tag`
 //!   (its tag word);
+//! - relocations: `reloc0.r_offset` (the first entry of DT_RELA, else DT_REL) and
+//!   `jmprel0.r_offset` (of DT_JMPREL);
 //! - hash tables: `hash.nbucket`, `hash.nchain`, `gnu_hash.nbuckets`, `gnu_hash.symoffset`,
 //!   `gnu_hash.bloom_size`, `gnu_hash.bloom_shift`, `gnu_hash.bucketN` (the N-th bucket, from
 //!   0); as a patch target also `gnu_hash.bucket*`: every bucket.
 //!
 //! A value is a number or an expression `term (+|- term)*` of numbers (decimal or `0x` hex) and
-//! names, e.g. `"load1.p_offset + load1.p_filesz - 16"`; it must fit its field.
+//! names, e.g. `"load1.p_offset + load1.p_filesz - 16"`, or `{ elf32 = …, elf64 = … }`, one
+//! per class; it must fit its field.
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use stormless_elf::consts::*;
 use stormless_elf::{Class, Dynamic, Header, ProgramHeaders};
 
-/// A number or an expression over named fields.
+/// A number or an expression over named fields, or one of either per ELF class.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Value {
     Number(u64),
     Expr(String),
+    /// `{ elf32 = …, elf64 = … }`: for a value that must differ with the address space (a size
+    /// no allocation can satisfy is 0xf0000000 in a 32-bit process, far more in a 64-bit one).
+    PerClass {
+        elf32: Box<Value>,
+        elf64: Box<Value>,
+    },
 }
 
 /// One field to overwrite.
@@ -109,6 +119,10 @@ impl<'a> Original<'a> {
         let nth = |prefix: &str| which.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok());
         let found = if which == "dynamic" {
             self.headers.iter().position(|ph| ph.typ == PT_DYNAMIC)
+        } else if which == "tls" {
+            self.headers.iter().position(|ph| ph.typ == PT_TLS)
+        } else if which == "relro" {
+            self.headers.iter().position(|ph| ph.typ == PT_GNU_RELRO)
         } else if which == "loadlast" {
             self.headers.iter().enumerate().filter(|(_, ph)| ph.typ == PT_LOAD).last().map(|(i, _)| i)
         } else if let Some(n) = nth("load") {
@@ -172,6 +186,16 @@ impl<'a> Original<'a> {
                 .with_context(|| format!("unknown dynamic tag `{tag_name}`"))?;
             let entry = self.dynamic_entry(tag)?;
             return at(if tag_word { entry } else { entry + w }, w);
+        }
+        // The first relocation of a table: `reloc0.r_offset` (DT_RELA, else DT_REL: the arch's own
+        // form) and `jmprel0.r_offset` (DT_JMPREL), the word a relocation writes.
+        if let Some(table) = name.strip_suffix("0.r_offset") {
+            let address = match table {
+                "reloc" => self.dynamic_value(DT_RELA).or_else(|_| self.dynamic_value(DT_REL))?,
+                "jmprel" => self.dynamic_value(DT_JMPREL)?,
+                _ => bail!("unknown name `{name}`"),
+            };
+            return at(self.file_offset(address)?, w);
         }
         if let Some(field) = name.strip_prefix("hash.") {
             let table = self.file_offset(self.dynamic_value(DT_HASH)?)?;
@@ -240,6 +264,9 @@ impl<'a> Original<'a> {
         let text = match value {
             Value::Number(n) => return Ok(*n),
             Value::Expr(text) => text,
+            Value::PerClass { elf32, elf64 } => {
+                return self.eval(if self.class() == Class::Elf64 { elf64 } else { elf32 })
+            }
         };
         let mut total: Option<u64> = None;
         let mut sign = '+';
