@@ -8,6 +8,7 @@ pub mod derive;
 pub mod exec;
 pub mod gdb;
 pub mod manifest;
+pub mod mutate;
 pub mod real;
 pub mod store;
 pub mod syscalls;
