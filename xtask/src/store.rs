@@ -70,7 +70,7 @@ pub fn ensure(version: MuslVersion, arch: Arch) -> Result<()> {
         let hash = package_hash(version, arch, &cc_text, &text, &deps);
         let out = store.root.join(format!("{hash}-{}-{}", package.name, package.version));
         let build = PackageBuild { store: &store, package, out: &out, deps: &deps, sysroot: &sysroot, version, arch };
-        build.ensure(&format!("{}\n{text}", out.display()))?;
+        build.ensure_despite_tree_rebuilds(&format!("{}\n{text}", out.display()))?;
         outs.insert(package.name, (hash, out));
     }
     let python = &outs.get("python3.11").context("store: no python3.11 package")?.1;
@@ -137,6 +137,44 @@ impl PackageBuild<'_> {
 
     fn log(&self) -> PathBuf {
         self.store.build_dir().join(format!("{}.log", self.package.name))
+    }
+
+    /// [`Self::ensure`], again when it failed because the sysroot was rebuilt
+    /// under it: `cargo xtask build` removes and relinks a sysroot whenever
+    /// the loader changes, and a compile then finds no `bin/cc`, specs or
+    /// headers. The rebuilt tree has the same driver (the hash stands), so
+    /// the package is built again once the tree is complete, at most twice.
+    fn ensure_despite_tree_rebuilds(&self, stamp_text: &str) -> Result<()> {
+        let mut retries = 0;
+        loop {
+            let before = self.wait_for_sysroot()?;
+            match self.ensure(stamp_text) {
+                Ok(()) => return Ok(()),
+                Err(e) if retries < 2 && tree_mtime(self.sysroot) != Some(before) => {
+                    retries += 1;
+                    say(format!(
+                        "store: {}: the sysroot {} was rebuilt during the build; building it again ({e:#})",
+                        self.package.name,
+                        self.sysroot.root.display()
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Wait (up to 30 minutes) until the sysroot is complete; its stamp's time.
+    fn wait_for_sysroot(&self) -> Result<std::time::SystemTime> {
+        let started = Instant::now();
+        loop {
+            if let Some(t) = tree_mtime(self.sysroot) {
+                return Ok(t);
+            }
+            if started.elapsed().as_secs() > 1800 {
+                bail!("store: the sysroot {} stayed incomplete for 30 minutes", self.sysroot.root.display());
+            }
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        }
     }
 
     /// Build unless the stamp holds `stamp_text` (out path and recipe); a
@@ -254,6 +292,11 @@ impl PackageBuild<'_> {
         }
         Ok(())
     }
+}
+
+/// When the tree's `.complete` stamp was written, or `None` while it is being built.
+fn tree_mtime(tree: &Tree) -> Option<std::time::SystemTime> {
+    fs::metadata(tree.stamp()).and_then(|m| m.modified()).ok()
 }
 
 /// The unpacked source package in `target/stormless/src/<package>` (shared

@@ -133,7 +133,7 @@ fn autotools(arch: Arch, deps: &[&str], configure: &str, args: &[&str], extra_cp
     let env = build_env(arch, deps, extra_cppflags);
     let mut argv = vec![configure.to_string(), "--prefix=@out@".to_string()];
     argv.extend(host_args(arch));
-    argv.extend(args.iter().map(|s| s.to_string()));
+    argv.extend(args.iter().filter(|s| !s.is_empty()).map(|s| s.to_string()));
     vec![
         Step { env: env.clone(), argv },
         Step { env: env.clone(), argv: vec!["make".into(), MAKE_JOBS.into()] },
@@ -251,6 +251,8 @@ pub(super) fn packages(arch: Arch) -> Vec<Package> {
                 &[],
                 "@src@/configure",
                 &[
+                    // Its generators (make_hash, make_keys) run on the build machine.
+                    if arch == Arch::X86_64 { "" } else { "--with-build-cc=gcc" },
                     "--with-shared",
                     "--without-normal",
                     "--without-debug",
@@ -412,8 +414,27 @@ const PYTHON_DEPS: &[&str] =
 /// directories, `dist-packages`, the `deb_system` scheme, modules built in).
 fn python(arch: Arch) -> Package {
     let env = build_env(arch, PYTHON_DEPS, &["-I@dep:ncurses@/include/ncursesw"]);
-    let mut configure = vec!["@src@/configure".to_string(), "--prefix=@out@".to_string()];
+    let cross = arch != Arch::X86_64;
+    let mut steps = Vec::new();
+    let mut configure = if cross {
+        // CPython 3.11's configure derives "musl" from $build_os, not
+        // $host_os (its platform triplet, hence EXT_SUFFIX, would say
+        // linux-gnu): fixed in a copy of the script, as 3.12 fixed it.
+        steps.push(sh("sed 's/case \"$build_os\" in/case \"$host_os\" in/' @src@/configure > configure-host\n\
+             grep -q 'case \"$host_os\" in' configure-host\n\
+             chmod +x configure-host"));
+        vec!["./configure-host".to_string(), "--srcdir=@src@".to_string(), "--prefix=@out@".to_string()]
+    } else {
+        vec!["@src@/configure".to_string(), "--prefix=@out@".to_string()]
+    };
     configure.extend(host_args(arch));
+    if cross {
+        // The host's CPython 3.11 runs the build's Python steps; configure
+        // cannot look at the target's /dev.
+        configure.extend(
+            ["--with-build-python=python3.11", "ac_cv_file__dev_ptmx=yes", "ac_cv_file__dev_ptc=no"].map(String::from),
+        );
+    }
     configure.extend(
         [
             "--enable-shared",
@@ -449,13 +470,16 @@ fn python(arch: Arch) -> Package {
         version: "3.11.2",
         source: Source { package: "python3.11", suite: SUITE, debian_patches: false, must_have: "Python/ceval.c" },
         deps: PYTHON_DEPS.to_vec(),
-        steps: vec![
-            Step { env: env.clone(), argv: configure },
-            sh("mkdir -p @out@/lib\nln -s @build@/libpython3.11.so.1.0 @out@/lib/libpython3.11.so.1.0"),
-            make(None),
-            sh("rm @out@/lib/libpython3.11.so.1.0"),
-            make(Some("install")),
-        ],
+        steps: {
+            steps.extend([
+                Step { env: env.clone(), argv: configure },
+                sh("mkdir -p @out@/lib\nln -s @build@/libpython3.11.so.1.0 @out@/lib/libpython3.11.so.1.0"),
+                make(None),
+                sh("rm @out@/lib/libpython3.11.so.1.0"),
+                make(Some("install")),
+            ]);
+            steps
+        },
         all_deps_in_runpath: true,
     }
 }
