@@ -274,6 +274,7 @@ impl Dso {
     #[link_section = ".text.startup.stormless"]
     pub fn adopt_kernel_mapping(&mut self) -> usize {
         let (mut min, mut max, mut stack) = (usize::MAX, 0usize, 0usize);
+        let (mut writable_min, mut writable_max) = (usize::MAX, 0usize);
         for i in 0..self.phnum {
             let ph = self.phdr_at(i);
             match ph.p_type {
@@ -290,6 +291,10 @@ impl Dso {
             }
             min = min.min(ph.p_vaddr);
             max = max.max(ph.p_vaddr + ph.p_memsz);
+            if ph.p_flags & PF_W != 0 {
+                writable_min = writable_min.min(ph.p_vaddr);
+                writable_max = writable_max.max(ph.p_vaddr + ph.p_memsz);
+            }
         }
         let page = page_size();
         min &= !(page - 1);
@@ -297,9 +302,7 @@ impl Dso {
         self.map = self.base.wrapping_add(min);
         self.map_len = max.wrapping_sub(min);
         self.kernel_mapped = true;
-        let headers = (0..self.phnum).map(|i| self.phdr_at(i));
-        let (start, span) = writable_extent(self.base, headers, false);
-        (self.writable_start, self.writable_span) = (start, span);
+        (self.writable_start, self.writable_span) = writable_extent(self.base, writable_min, writable_max);
         // musl would mprotect a PT_GNU_RELRO wherever it points; one outside the
         // program's own segments protects nothing of the program's.
         if !(self.relro_start >= min && self.relro_end <= max) {
@@ -485,16 +488,11 @@ impl Decoded {
     }
 }
 
-/// The hull of the writable `PT_LOAD`s among `headers` at run-time base `base`
-/// as (start, span less one word) for [`Dso::writable_start`]; with
-/// `textrel`, of every `PT_LOAD`. An object with nothing writable gets an
-/// extent no address passes.
-pub fn writable_extent(base: usize, headers: impl Iterator<Item = Phdr>, textrel: bool) -> (usize, usize) {
-    let (mut lo, mut hi) = (usize::MAX, 0usize);
-    for ph in headers.filter(|ph| ph.p_type == PT_LOAD && (textrel || ph.p_flags & PF_W != 0)) {
-        lo = lo.min(ph.p_vaddr);
-        hi = hi.max(ph.p_vaddr.wrapping_add(ph.p_memsz));
-    }
+/// The extent `[lo, hi)` (link-time addresses of an object at run-time base
+/// `base`) as (start, span less one word) for [`Dso::writable_start`]; an
+/// empty or inverted one, for an object with nothing writable, as an extent no
+/// address passes.
+pub fn writable_extent(base: usize, lo: usize, hi: usize) -> (usize, usize) {
     match hi.checked_sub(lo).and_then(|len| len.checked_sub(crate::elf::WORD)) {
         Some(span) => (base.wrapping_add(lo), span),
         None => (usize::MAX, 0),

@@ -159,6 +159,7 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     let headers = (0..eh.e_phnum).map(header);
 
     let (mut addr_min, mut addr_max) = (usize::MAX, 0usize);
+    let (mut writable_min, mut writable_max) = (usize::MAX, 0usize);
     let (mut off_start, mut prot) = (0usize, 0);
     let (mut dyn_vaddr, mut tls_image) = (0usize, 0usize);
     for ph in headers.clone() {
@@ -181,6 +182,10 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
             prot = ph.prot();
         }
         addr_max = addr_max.max(ph.p_vaddr + ph.p_memsz);
+        if ph.p_flags & PF_W != 0 {
+            writable_min = writable_min.min(ph.p_vaddr);
+            writable_max = writable_max.max(ph.p_vaddr + ph.p_memsz);
+        }
     }
     if dyn_vaddr == 0 {
         return noexec();
@@ -251,7 +256,8 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
         ffi::set_errno(ENOEXEC);
         return fail(dso);
     }
-    if dso.dynamic().any(|(tag, _)| tag == DT_TEXTREL) {
+    let textrel = dso.dynamic().any(|(tag, _)| tag == DT_TEXTREL);
+    if textrel {
         // SAFETY: the mapping is ours.
         if unsafe { ffi::mprotect(start as *mut c_void, map_len, PROT_READ | PROT_WRITE | PROT_EXEC) } != 0
             && ffi::errno() != ENOSYS
@@ -262,16 +268,13 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     if dso.tls.size != 0 {
         dso.tls.image = dso.laddr(tls_image) as *const u8;
     }
-    let textrel = dso.dynamic().any(|(tag, _)| tag == DT_TEXTREL);
-    (dso.writable_start, dso.writable_span) =
-        crate::dso::writable_extent(base, headers_again(table, eh.e_phnum), textrel);
+    // Relocations may write to the writable segments; with DT_TEXTREL (made
+    // writable whole, above) anywhere in the mapping.
+    if textrel {
+        (writable_min, writable_max) = (addr_min, addr_max);
+    }
+    (dso.writable_start, dso.writable_span) = crate::dso::writable_extent(base, writable_min, writable_max);
     Some(start)
-}
-
-/// The program headers of `table` (checked by `Segments::check`), read again.
-fn headers_again(table: &[u8], phnum: usize) -> impl Iterator<Item = Phdr> + '_ {
-    // SAFETY: header i lies within `table` (its size is Phdr::SIZE * phnum).
-    (0..phnum).map(move |i| unsafe { Phdr::read(table.as_ptr() as usize + i * Phdr::SIZE) })
 }
 
 /// A freshly mapped object, read by virtual address only where its checked

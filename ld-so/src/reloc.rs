@@ -350,7 +350,10 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
             }
             relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
             relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
-            do_relr(d, dy.get(DT_RELR), dy.get(DT_RELRSZ))?;
+            let relr = dy.get(DT_RELR);
+            if relr != 0 {
+                do_relr(d, relr, dy.get(DT_RELRSZ))?;
+            }
             if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
                 let r = unsafe {
@@ -387,7 +390,7 @@ fn relocs<const STRIDE: usize>(p: *mut Dso, table: usize, size: usize) -> Result
 /// is reported and ends the table. Out of line: most objects have none.
 #[inline(never)]
 fn do_relr(d: &Dso, relr: usize, size: usize) -> Result<(), Abort> {
-    if relr == 0 || core::ptr::eq(d, ldso_ptr()) {
+    if core::ptr::eq(d, ldso_ptr()) {
         return Ok(());
     }
     let (base, table) = (d.base, d.laddr(relr));
