@@ -129,8 +129,23 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
         if st.ldd_mode {
             for i in 0..st.app.phnum {
                 let ph = st.app.phdr_at(i);
-                if ph.p_type == PT_INTERP {
-                    st.ldso.name = st.app.laddr(ph.p_vaddr) as *const u8;
+                // The name is printed only if it lies in the file data of one of the
+                // program's PT_LOADs (map_library checked those against the file) and
+                // ends with its NUL there; musl prints whatever address it names.
+                let in_file_data = |start: usize, len: usize| {
+                    (0..st.app.phnum).map(|j| st.app.phdr_at(j)).any(|load| {
+                        load.p_type == PT_LOAD
+                            && start.wrapping_sub(load.p_vaddr) < load.p_filesz
+                            && len <= load.p_filesz - (start - load.p_vaddr)
+                    })
+                };
+                if ph.p_type == PT_INTERP && ph.p_filesz != 0 && in_file_data(ph.p_vaddr, ph.p_filesz) {
+                    let at = st.app.laddr(ph.p_vaddr);
+                    // (The enclosing unsafe block covers the read: the last byte of
+                    // the range, in the mapped file data.)
+                    if crate::mem::read::<u8>(at + ph.p_filesz - 1) == 0 {
+                        st.ldso.name = at as *const u8;
+                    }
                 }
             }
             ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), st.ldso.name, st.ldso.base as *const c_void);

@@ -264,6 +264,9 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         load::link_tls(app);
     }
     app.decode_dyn();
+    if app.kernel_mapped {
+        app.bound_tables_by_mapping();
+    }
 
     st.head = app_ptr();
     st.tail = app_ptr();
