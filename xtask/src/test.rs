@@ -69,6 +69,12 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
     // The CLI's ELF parser and rewrite under libFuzzer, seeded with every object built so far.
     crate::fuzz::fuzz_cli(crate::fuzz::CLI_SECONDS, &[])?;
 
+    // The loader against more than 1000 mutated objects per arch, as a program, under --list
+    // and through dlopen, beside the reference (tests/tests/mutations.rs, docs/mutations.md):
+    // once, with the first musl version asked for.
+    say(format!("test: mutation corpus under musl {}", versions[0]));
+    harness_target(versions[0], arches, "mutations")?;
+
     // Real programs from Debian source packages (busybox, lua 5.4, sqlite3):
     // built against each sysroot once and cached, then run under both loaders.
     for v in versions {
