@@ -58,7 +58,7 @@ pub fn fuzz_cli(seconds: u32, extra: &[String]) -> Result<()> {
     ));
     let dir = cli_dir();
     for target in CLI_TARGETS {
-        fuzz(&dir, target, &[seeds.clone()], seconds, extra)?;
+        fuzz(&dir, target, std::slice::from_ref(&seeds), seconds, extra)?;
     }
     Ok(())
 }
