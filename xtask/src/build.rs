@@ -119,6 +119,13 @@ fn install(build: &Path, tree: &Tree, loader: Option<&Path>) -> Result<()> {
 /// and `__gnu_linux__` is not predefined (a user's `-D` after it still wins).
 /// The Linux UAPI headers come with the tree, as Alpine's `linux-headers`
 /// puts them beside musl's: see [`kernel_headers`].
+///
+/// On aarch64, `-mno-outline-atomics`: Debian's gcc calls libgcc's
+/// `__aarch64_*` atomics helpers by default, and their initialiser in
+/// libgcc.a (`lse-init.o`) reads the CPU features with glibc's private
+/// `__getauxval`, which musl does not have: OpenSSL's libcrypto and libssl
+/// linked by this driver had it undefined, and no program could link them.
+/// Inline atomics (LL/SC, Armv8.0) need nothing of libc.
 fn write_cc(tree: &Tree) -> Result<()> {
     let specs = tree.lib_dir().join("musl-gcc.specs");
     if !specs.is_file() {
@@ -134,12 +141,13 @@ fn write_cc(tree: &Tree) -> Result<()> {
          \t-print-multiarch|--print-multiarch) echo {musl_triple}; exit 0 ;;\n\
          \tesac\n\
          done\n\
-         exec {triple}-gcc -U__gnu_linux__ \"$@\" -specs \"{specs}\"\n",
+         exec {triple}-gcc -U__gnu_linux__{arch_flags} \"$@\" -specs \"{specs}\"\n",
         loader = tree.loader.tree_dir(),
         version = tree.version,
         arch = tree.arch,
         ldso = tree.ldso().display(),
         musl_triple = tree.arch.musl_triple(),
+        arch_flags = if tree.arch == Arch::Aarch64 { " -mno-outline-atomics" } else { "" },
         triple = tree.arch.gnu_triple(),
         specs = specs.display(),
     );
