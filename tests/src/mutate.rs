@@ -362,9 +362,29 @@ fn phdr_type_name(typ: u32) -> &'static str {
 /// How many program-header mutations of one object are kept (a seeded sample of all of them);
 /// every other kind is kept whole.
 pub const PHDR_SAMPLE: usize = 100;
-/// At most this many mutations per object (a seeded sample of all kinds when there are more),
-/// so that four objects make a little over 1000 per arch and the corpus stays quick under qemu.
+/// At most this many mutations per object by default (a seeded sample of all kinds when there
+/// are more), so that the corpus makes a little over 1000 per arch and stays quick under qemu.
 pub const PER_OBJECT: usize = 260;
+/// Mutations kept whatever the sample draws (patterns for [`id_matches`]): the crashes of ours
+/// found by wider runs of the generator, so that the corpus keeps guarding them.
+pub const PINNED: &[&str] = &[
+    "hello/dyn.DT_JMPREL=max",
+    "hello/dyn.DT_RELASZ=1",
+    "hello/phdr*.p_vaddr(INTERP)=0x40000000",
+    "libtlsa/phdr*.p_align(TLS)=0",
+    // Every note mutation of the one base that has a note (relfile: `.note.nixos.ldcache`).
+    "relfile/note0.*",
+];
+
+/// Whether mutation `id` matches `pattern`: equal, or with one `*` in `pattern` standing for
+/// any text.
+pub fn id_matches(pattern: &str, id: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == id,
+        Some((head, tail)) => id.len() >= head.len() + tail.len() && id.starts_with(head) && id.ends_with(tail),
+    }
+}
+
 /// Random words per object.
 pub const RANDOM_WORDS: usize = 24;
 /// Random truncation points per object.
@@ -373,7 +393,7 @@ pub const RANDOM_CUTS: usize = 6;
 /// Every mutation of `original` (a program or library labelled `base`), in a fixed order.
 /// Mutations that leave the file unchanged, or that do not apply (a table the object lacks), are
 /// dropped, and so are duplicates (two recipes making the same bytes).
-pub fn generate(base: &str, original: &[u8]) -> Result<Vec<Mutation>> {
+pub fn generate(base: &str, original: &[u8], cap: usize) -> Result<Vec<Mutation>> {
     let elf = Elf::parse(original)?;
     let w = elf.w();
     let mut rng = Rng::new(SEED ^ base.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
@@ -570,7 +590,10 @@ pub fn generate(base: &str, original: &[u8]) -> Result<Vec<Mutation>> {
             }
         }
     }
-    Ok(sample(kept, PER_OBJECT, &mut rng))
+    let (pinned, rest): (Vec<_>, Vec<_>) = kept.into_iter().partition(|m| PINNED.iter().any(|p| id_matches(p, &m.id)));
+    let mut chosen = sample(rest, cap, &mut rng);
+    chosen.extend(pinned);
+    Ok(chosen)
 }
 
 fn sample(mut v: Vec<Mutation>, n: usize, rng: &mut Rng) -> Vec<Mutation> {
@@ -679,6 +702,14 @@ mod tests {
             "reloc: relocation at ADDR outside the writable segments"
         );
         assert_eq!(c(""), "");
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(id_matches("a/b=1", "a/b=1") && !id_matches("a/b=1", "a/b=10"));
+        assert!(id_matches("l/phdr*.p_align(TLS)=0", "l/phdr5.p_align(TLS)=0"));
+        assert!(!id_matches("l/phdr*.p_align(TLS)=0", "l/phdr5.p_align(TLS)=0x40000000"));
+        assert!(id_matches("h/*", "h/x") && !id_matches("ab*ba", "aba"));
     }
 
     #[test]
