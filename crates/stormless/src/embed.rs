@@ -196,7 +196,8 @@ fn embed_one(
     // says it is, and the result reads back as exactly the table meant.
     preserve::verify(&image, &rewritten.bytes, &rewritten.plan)?;
     let (bytes, rewritten_plan) = (rewritten.bytes, rewritten.plan);
-    let check = ElfImage::parse(bytes.clone()).context("internal error: the rewritten file does not parse")?;
+    let check = ElfImage::parse(bytes.clone())
+        .context("cannot rewrite safely: the result does not read back (its headers disagree about what lies where); nothing was written")?;
     preserve::verify_meaning(&image, &check, &rewritten_plan, image.ldcache_note().map(|n| n.segment))?;
     anyhow::ensure!(
         check.ldcache_note().map(|n| n.desc.as_slice()) == Some(desc.as_slice()),
