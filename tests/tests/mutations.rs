@@ -285,7 +285,15 @@ impl Cache {
 }
 
 fn loaders_stamp(trees: &[Tree; 2]) -> Result<Vec<std::time::SystemTime>> {
-    trees.iter().map(|t| Ok(std::fs::metadata(t.ldso())?.modified()?)).collect()
+    trees
+        .iter()
+        .map(|t| {
+            let ldso = t.ldso();
+            let meta =
+                std::fs::metadata(&ldso).with_context(|| format!("{} (is the tree being rebuilt?)", ldso.display()))?;
+            Ok(meta.modified()?)
+        })
+        .collect()
 }
 
 fn hash_of(parts: &[&[u8]]) -> u64 {
