@@ -238,13 +238,17 @@ impl Dso {
     pub fn take_tls_header(&mut self, ph: &Phdr) -> usize {
         self.tls.len = ph.p_filesz;
         self.tls.size = ph.p_memsz;
-        self.tls.align = ph.p_align;
+        // 0 and 1 both mean "no alignment" in ELF; every offset computation masks with
+        // -align, which needs a power of two (0 made the whole TLS image overlap the thread
+        // block, and __copy_tls faulted). A hostile non-power is rounded up.
+        self.tls.align = ph.p_align.max(1).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
         ph.p_vaddr
     }
 
     /// musl's `decode_dyn`.
     #[link_section = ".text.startup.stormless"]
-    pub fn decode_dyn(&mut self) {
+    /// Returns the decoded table, for a caller that needs more of it.
+    pub fn decode_dyn(&mut self) -> Decoded {
         let d = self.decoded();
         self.syms = self.laddr(d.get(DT_SYMTAB));
         self.strings = self.laddr(d.get(DT_STRTAB));
@@ -266,6 +270,7 @@ impl Dso {
         if let Some(v) = self.dynamic().find(DT_VERSYM) {
             self.versym = self.laddr(v);
         }
+        d
     }
 
     /// musl's `kernel_mapped_dso`: an object the kernel (or stage 0) mapped.
@@ -317,11 +322,12 @@ impl Dso {
     /// (a hostile index once read gigabytes past it). Cheaper than checking
     /// the tables as map_library does: two subtractions and a division.
     #[link_section = ".text.startup.stormless"]
-    pub fn bound_tables_by_mapping(&mut self) {
+    pub fn bound_tables_by_mapping(&mut self, d: &Decoded) {
         let end = self.map.wrapping_add(self.map_len);
         self.nsyms = end.saturating_sub(self.syms) / Sym::SIZE;
         // DT_STRSZ ends the table with its NUL; the mapping bounds a hostile one.
-        let strsz = self.dynamic().find(stormless_elf::consts::DT_STRSZ as usize).unwrap_or(usize::MAX);
+        let strsz_tag = stormless_elf::consts::DT_STRSZ as usize;
+        let strsz = if d.has(strsz_tag) { d.get(strsz_tag) } else { usize::MAX };
         self.strsz = strsz.min(end.saturating_sub(self.strings)).max(1);
     }
 

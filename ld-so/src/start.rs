@@ -263,9 +263,9 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         tls::assign_offset(&mut app.tls, true);
         load::link_tls(app);
     }
-    app.decode_dyn();
+    let decoded = app.decode_dyn();
     if app.kernel_mapped {
-        app.bound_tables_by_mapping();
+        app.bound_tables_by_mapping(&decoded);
     }
 
     st.head = app_ptr();

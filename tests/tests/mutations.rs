@@ -73,25 +73,6 @@ const EXCEPTIONS: &[Exception] = &[
         when: When::Always,
         reason: "TODO(issue 15): main program relocations not bounds-checked (do_relocs_native)",
     },
-    // TODO(issue 15): DT_RELASZ = 1, less than one entry: ours skips the table, so the object's
-    // constructors run unrelocated and jump to a link-time address (SIGSEGV from do_init_fini);
-    // musl reads the partial entry and reports "unsupported relocation type".
-    Exception {
-        id: "hello/dyn.DT_RELASZ=1",
-        arch: "*",
-        mode: "dlopen",
-        when: When::Always,
-        reason: "TODO(issue 15): a relocation table smaller than one entry is skipped, not rejected",
-    },
-    // TODO(issue 15): PT_TLS with p_align 0: SIGSEGV in memcpy from __copy_tls (musl crashes too);
-    // a check could refuse the alignment.
-    Exception {
-        id: "libtlsa/phdr*.p_align(TLS)=0",
-        arch: "*",
-        mode: "*",
-        when: When::Always,
-        reason: "TODO(issue 15): PT_TLS p_align 0 not refused",
-    },
     // Running a program (or a library's constructors through dlopen) executes code and follows
     // pointers the mutated file supplies: DT_INIT, DT_INIT_ARRAY/DT_FINI_ARRAY entries, a GOT left
     // unrelocated because a relocation table was dropped or shortened, the program's own

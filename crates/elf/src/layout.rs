@@ -215,15 +215,22 @@ pub fn check_tables(dynamic: Dynamic<'_>, class: Class, image: &impl Image) -> R
         None => 0,
         Some(versym) => readable(versym, 2)?,
     };
-    for (table, size) in [
-        (DT_REL, DT_RELSZ),
-        (DT_RELA, DT_RELASZ),
-        (DT_JMPREL, DT_PLTRELSZ),
-        (DT_RELR, DT_RELRSZ),
-        (DT_INIT_ARRAY, DT_INIT_ARRAYSZ),
-        (DT_FINI_ARRAY, DT_FINI_ARRAYSZ),
+    // Each table whole entries (a relocation table cut inside an entry would be skipped, or
+    // read past its end) and readable.
+    let word = class.word_size() as u64;
+    let plt_entry = if info.get(DT_PLTREL) == Some(DT_RELA) { 3 * word } else { 2 * word };
+    for (table, size, entry) in [
+        (DT_REL, DT_RELSZ, 2 * word),
+        (DT_RELA, DT_RELASZ, 3 * word),
+        (DT_JMPREL, DT_PLTRELSZ, plt_entry),
+        (DT_RELR, DT_RELRSZ, word),
+        (DT_INIT_ARRAY, DT_INIT_ARRAYSZ, word),
+        (DT_FINI_ARRAY, DT_FINI_ARRAYSZ, word),
     ] {
         if let (Some(at), Some(len)) = (info.get(table), info.get(size)) {
+            if len % entry != 0 {
+                return Err(Error::BadTableSize);
+            }
             if len > 0 {
                 readable(at, len)?;
             }
