@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use stormless_ldcache::Table;
 
 use crate::elf_image::{looks_like_elf, ElfImage};
@@ -192,17 +192,9 @@ fn embed_one(
             return Ok(Outcome::Unchanged);
         }
     };
-    // Before anything is replaced: every byte of the original's segments is where the rewrite
-    // says it is, and the result reads back as exactly the table meant.
-    preserve::verify(&image, &rewritten.bytes, &rewritten.plan)?;
-    let (bytes, rewritten_plan) = (rewritten.bytes, rewritten.plan);
-    let check = ElfImage::parse(bytes.clone())
-        .context("cannot rewrite safely: the result does not read back (its headers disagree about what lies where); nothing was written")?;
-    preserve::verify_meaning(&image, &check, &rewritten_plan, image.ldcache_note().map(|n| n.segment))?;
-    anyhow::ensure!(
-        check.ldcache_note().map(|n| n.desc.as_slice()) == Some(desc.as_slice()),
-        "internal error: the rewritten file does not carry the table"
-    );
+    // Before anything is replaced: the bytes, the meaning and the table (preserve.rs).
+    preserve::check_rewrite(&image, &rewritten, &desc)?;
+    let bytes = rewritten.bytes;
     let table = Table::parse(&desc).map_err(|e| anyhow::anyhow!("internal error: {e}"))?;
     let print = || {
         if args.dry_run {

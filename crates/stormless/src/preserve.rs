@@ -107,6 +107,26 @@ pub fn verify(original: &ElfImage, new: &[u8], plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Everything a rewrite of `original` must pass before the file is replaced: its bytes keep
+/// the original's ([`verify`]), they read back ([`ElfImage::parse`]) with the same meaning
+/// ([`verify_meaning`]), and they carry exactly the table `desc`. One sequence for `embed` and
+/// its fuzzer alike. Returns the result as read back.
+pub fn check_rewrite(original: &ElfImage, rewritten: &crate::rewrite::Rewritten, desc: &[u8]) -> Result<ElfImage> {
+    verify(original, &rewritten.bytes, &rewritten.plan)?;
+    let again = ElfImage::parse(rewritten.bytes.clone()).map_err(|_| {
+        anyhow::anyhow!(
+            "cannot rewrite safely: the result does not read back (its headers disagree about what lies where); \
+             nothing was written"
+        )
+    })?;
+    verify_meaning(original, &again, &rewritten.plan, original.ldcache_note().map(|n| n.segment))?;
+    anyhow::ensure!(
+        again.ldcache_note().map(|n| n.desc.as_slice()) == Some(desc),
+        "internal error: the rewritten file does not carry the table"
+    );
+    Ok(again)
+}
+
 /// The rewritten file `new`, decoded, means what `original` meant: see the module comment.
 /// `replaced_note` is the index of the `PT_NOTE` whose table the rewrite replaces, if any.
 pub fn verify_meaning(original: &ElfImage, new: &ElfImage, plan: &Plan, replaced_note: Option<usize>) -> Result<()> {
