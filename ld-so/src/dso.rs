@@ -63,8 +63,9 @@ pub struct Dso {
     /// writable PT_LOADs (the whole mapping for DT_TEXTREL, which musl makes
     /// writable), checked before each write as `addr - writable_start <=
     /// writable_span` (the span already less one word, so one compare covers
-    /// a whole word). (0, usize::MAX) for the loader itself, whose relocations
-    /// are its own.
+    /// a whole word). (0, usize::MAX), no limit, until map_library or
+    /// adopt_kernel_mapping sets it (the latter for the loader too, in stage
+    /// 2, from its own program headers).
     pub writable_start: usize,
     pub writable_span: usize,
     pub fini_next: *mut Dso,
