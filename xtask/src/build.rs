@@ -35,7 +35,14 @@ pub fn tree_pair(version: MuslVersion, arch: Arch) -> Result<()> {
     let fingerprint = sha256_file(&object)?;
     if stamp_text(&sysroot).as_deref() != Some(fingerprint.as_str()) {
         say(format!("build: musl {version} for {arch} (sysroot, stormless loader)"));
-        remove_dir(&sysroot.root)?;
+        // A complete tree with another loader is relinked in place: only
+        // `lib/libc.so` differs, and musl's `tools/install.sh` replaces each
+        // file by rename, so stores and tests using the tree meanwhile see the
+        // old loader or the new one, never a missing tree. The stamp is
+        // rewritten last. An incomplete tree is rebuilt from scratch.
+        if !sysroot.is_complete() {
+            remove_dir(&sysroot.root)?;
+        }
         let relink = dir.join("build-sysroot");
         remove_dir(&relink)?;
         configure(&src, &relink, &sysroot)?;
