@@ -76,19 +76,46 @@ pub fn ensure(version: MuslVersion, arch: Arch) -> Result<()> {
     let python = &outs.get("python3.11").context("store: no python3.11 package")?.1;
     recipes::check_python(python, &sysroot, arch)?;
     entry_points(&store, python, &sysroot, &reference)?;
+    let site = python.join(SITE_PACKAGES);
+    crate::wheels::install(arch, &site)?;
+    compile_site_packages(&store, arch, &site)?;
     write_atomic(&store.stamp(), format!("{}\n", python.display()).as_bytes())
 }
 
-/// The site-packages directory both entry points import from: the one
-/// inside the interpreter's own prefix (`lib/python3.11/site-packages`).
-/// Third-party wheels are unpacked here (`xtask/src/wheels.rs`, a
-/// colleague's module); `stormless embed` over the store covers them.
-#[allow(dead_code)] // the hook the wheels module calls
-pub(crate) fn site_packages(version: MuslVersion, arch: Arch) -> Result<PathBuf> {
-    let store = Store::new(version, arch);
-    let stamp = fs::read_to_string(store.stamp())
-        .with_context(|| format!("store: not built for musl {version} {arch} (run `cargo xtask store`)"))?;
-    Ok(Path::new(stamp.trim()).join("lib/python3.11/site-packages"))
+/// The site-packages directory both entry points import from, inside the
+/// interpreter's own prefix. The locked wheels (`xtask/src/wheels.rs`) are
+/// unpacked here; `stormless embed` over the store covers them.
+const SITE_PACKAGES: &str = "lib/python3.11/site-packages";
+
+/// `.pyc` for the unpacked wheels, as pip compiles them on install: written
+/// by the store's own interpreter (its sysroot entry point), so the test
+/// runs, which write none (`PYTHONDONTWRITEBYTECODE`), do not recompile
+/// numpy and pytest every time. Files already compiled are skipped, so an
+/// unchanged store costs one directory walk.
+fn compile_site_packages(store: &Store, arch: Arch, site: &Path) -> Result<()> {
+    let python = store.python(Loader::Stormless);
+    let mut cmd = match arch.qemu_user() {
+        None => Command::new(&python),
+        Some(qemu) => {
+            let mut c = Command::new(qemu);
+            c.arg(&python);
+            c
+        }
+    };
+    cmd.args(["-m", "compileall", "-q", "-j", "2"]).arg(site);
+    cmd.env_remove("LD_LIBRARY_PATH").env_remove("PYTHONPATH").env_remove("PYTHONHOME");
+    let out = cmd.output().with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "store: `{} -m compileall {}` failed ({}): {}{}",
+            python.display(),
+            site.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Nix-like: sha256 over everything that decides the package's contents,

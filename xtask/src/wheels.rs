@@ -13,8 +13,6 @@
 //! (PEP 427 "Spreading"), and the result below is what pip writes: the files at the root of
 //! site-packages, `<name>.data/{purelib,platlib}` merged in, a `.dist-info` with `INSTALLER` and
 //! a rewritten `RECORD`.
-// Called by the store build (issue 18), which is not merged yet.
-#![allow(dead_code)]
 use crate::setup::venv_dir;
 use crate::util::{remove_dir, run_logged, say, write_atomic};
 use anyhow::{bail, Context, Result};
