@@ -1,7 +1,7 @@
 //! `stormless`: writes, shows, checks and explains the resolution tables
 //! (`.note.nixos.ldcache`) that the stormless dynamic linker reads before it searches.
 //! One module per command; `elf_image` (the ELF model), `rewrite` (placing the note),
-//! `preserve` (the invariant every rewrite keeps), `replace` (writing a file without losing
+//! `preserve` (the invariant every rewrite keeps), `install` (a release's loader into a musl root), `replace` (writing a file without losing
 //! its attributes or links), `resolution` (musl's rules: what a table holds, how the loader
 //! resolves) and `report` (messages and JSON) are shared. Format and behaviour: docs/tables.md.
 //!
@@ -13,6 +13,7 @@ pub mod check;
 pub mod elf_image;
 pub mod embed;
 pub mod explain;
+pub mod install;
 pub mod preserve;
 pub mod replace;
 pub mod report;

@@ -2,7 +2,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use stormless::{check, embed, explain, show};
+use stormless::{check, embed, explain, install, show};
 
 /// Writes, shows, checks and explains the resolution tables (`.note.nixos.ldcache`) that the
 /// stormless dynamic linker reads before it searches. Works on x86_64, aarch64 and armv7 ELF
@@ -20,6 +20,8 @@ enum Command {
     Show(show::Args),
     Check(check::Args),
     Explain(explain::Args),
+    Install(install::InstallArgs),
+    Uninstall(install::UninstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +31,8 @@ fn main() -> ExitCode {
         Command::Show(args) => show::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Install(args) => install::run_install(&args),
+        Command::Uninstall(args) => install::run_uninstall(&args),
     };
     if ok {
         ExitCode::SUCCESS

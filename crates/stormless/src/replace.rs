@@ -31,9 +31,12 @@ pub enum HardLinks {
 
 /// `FILE.stormless-tmp-<pid>` in the file's directory.
 pub fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".stormless-tmp-{}", std::process::id()));
-    path.with_file_name(name)
+    path.with_file_name(format!("{}{}", temporary_prefix(path), std::process::id()))
+}
+
+/// `FILE.stormless-tmp-`: the name of every temporary file for `path`, but for the process id.
+pub fn temporary_prefix(path: &Path) -> String {
+    format!("{}.stormless-tmp-", path.file_name().unwrap_or_default().to_string_lossy())
 }
 
 /// Every extended attribute of the file at `path` (not following a final symlink: callers
@@ -78,8 +81,23 @@ pub fn check_replaceable(path: &Path, hard_links: HardLinks) -> Result<std::fs::
 /// module comment). `path` must name the regular file itself, not a symbolic link to it.
 pub fn replace_file(path: &Path, bytes: &[u8], hard_links: HardLinks) -> Result<()> {
     let metadata = check_replaceable(path, hard_links)?;
-    let attributes = attributes_of(path)?;
-    let temporary = temporary_path(path);
+    write_like(path, bytes, path, &metadata)
+}
+
+/// Write `bytes` to `dest` (replacing it atomically if it exists) as a file with the owner,
+/// mode and extended attributes of the regular file `like`: the same sequence as
+/// [`replace_file`]. `install` keeps a copy of the original loader this way.
+pub fn write_copy_like(dest: &Path, bytes: &[u8], like: &Path) -> Result<()> {
+    let metadata = check_replaceable(like, HardLinks::BreakThisName)?;
+    write_like(dest, bytes, like, &metadata)
+}
+
+/// Write `bytes` through a temporary file beside `dest` that gets `like`'s owner, mode
+/// (`metadata`) and extended attributes, read back, flushed, renamed over `dest`; then the
+/// directory is flushed. On failure the temporary file is removed and `dest` is untouched.
+fn write_like(dest: &Path, bytes: &[u8], like: &Path, metadata: &std::fs::Metadata) -> Result<()> {
+    let attributes = attributes_of(like)?;
+    let temporary = temporary_path(dest);
     let result = (|| -> Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -115,19 +133,26 @@ pub fn replace_file(path: &Path, bytes: &[u8], hard_links: HardLinks) -> Result<
             bail!("{} has mode {mode:o} instead of the file's {:o}", temporary.display(), metadata.mode() & 0o7777);
         }
         file.sync_all().with_context(|| format!("cannot flush {}", temporary.display()))?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot rename {} over the file", temporary.display()))?;
+        std::fs::rename(&temporary, dest)
+            .with_context(|| format!("cannot rename {} over {}", temporary.display(), dest.display()))?;
         Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);
-    } else if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    } else {
         // The rename is durable once the directory is flushed; a failure here loses nothing.
+        sync_parent(dest);
+    }
+    result
+}
+
+/// Flush the directory holding `path`, so that a rename or removal in it is durable.
+pub fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(dir) = std::fs::File::open(dir) {
             let _ = dir.sync_all();
         }
     }
-    result
 }
 
 #[cfg(test)]
