@@ -621,7 +621,7 @@ fn report(arch: Arch, version: MuslVersion, rounds: usize, m: &Machine, rows: &[
 /// how far a verdict is from the bound in units of the run-to-run spread:
 /// under qemu-user one run of `hello` takes 14–23 ms, and the median of 200
 /// runs of one build moves about ±2 % between runs of the command.
-fn median_ratio_interval(reference: &[f64], ours: &[f64]) -> (f64, f64) {
+pub(crate) fn median_ratio_interval(reference: &[f64], ours: &[f64]) -> (f64, f64) {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move |n: usize| {
         // xorshift64*: enough for resampling indices.
@@ -645,7 +645,7 @@ fn markers(key: &str) -> (String, String) {
 }
 
 /// Replace the section `key` of the document (or append it), leaving the rest as it is.
-fn replace_section(doc: &str, key: &str, body: &str) -> String {
+pub(crate) fn replace_section(doc: &str, key: &str, body: &str) -> String {
     let (begin, end) = markers(key);
     let block = format!("{begin}\n{}\n{end}", body.trim_end());
     if let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) {

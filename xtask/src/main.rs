@@ -13,6 +13,7 @@ mod fuzz;
 mod musl_src;
 mod probe;
 mod real;
+mod scale;
 mod setup;
 mod store;
 mod test;
@@ -56,15 +57,37 @@ enum Command {
         #[arg(long, default_value = "all")]
         musl: MuslSel,
     },
-    /// Startup time, peak RSS and system calls, ours against the reference (writes docs/bench.md).
+    /// Startup time, peak RSS and system calls, ours against the reference (writes docs/bench.md);
+    /// with --workload, startup at scale under four loader variants (docs/bench.md, "At scale").
     Bench {
         #[arg(long, default_value = "x86_64")]
         arch: ArchSel,
         #[arg(long, default_value = "1.2.3")]
         musl: MuslSel,
-        /// Timed rounds (each runs both loaders, taking turns at going first), after a warm-up.
+        /// Timed rounds (each runs every loader, taking turns at going first), after a warm-up
+        /// [default: 200; with --workload the workload's own, or rounds of K starts with --fs netfs].
+        #[arg(long)]
+        runs: Option<usize>,
+        /// A workload at scale: stock musl, ours, ours with tables and the one-directory floor.
+        #[arg(long, value_enum)]
+        workload: Option<scale::WorkloadKind>,
+        /// With --workload: its size (pynamic: tiny 6 modules, default 200, nersc8 495 modules
+        /// of 1850 functions; store-n: tiny N=4, default N ∈ {10, 20, 40, 80, 160}).
+        #[arg(long, value_enum, default_value = "default")]
+        config: scale::Config,
+        /// With --workload: the local file system, or the store served through the
+        /// network-filesystem model (crates/netfs) at its own path.
+        #[arg(long, value_enum, default_value = "local")]
+        fs: scale::Fs,
+        /// With --fs netfs: processes started at once, a comma-separated list.
+        #[arg(long, default_value = "1,8,64", value_delimiter = ',')]
+        concurrency: Vec<usize>,
+        /// With --fs netfs: the model's latency per operation (µs).
         #[arg(long, default_value_t = 200)]
-        runs: usize,
+        latency_us: u64,
+        /// With --workload: also write this run's records to FILE.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Boot Debian's kernel under qemu-system with an initramfs whose every program starts through the
     /// loader; judged by the console markers (logs in target/stormless/boot/).
@@ -155,10 +178,14 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Test { arch, musl } => test::suite(&arch.0, &musl.0),
-        Command::Bench { arch, musl, runs } => {
+        Command::Bench { arch, musl, runs, workload, config, fs, concurrency, latency_us, json } => {
+            if let Some(workload) = workload {
+                let opts = scale::Options { workload, fs, concurrency, json, runs, config, latency_us };
+                return scale::run(&opts, &arch.0, &musl.0);
+            }
             for v in &musl.0 {
                 for a in &arch.0 {
-                    bench::run(*a, *v, runs)?;
+                    bench::run(*a, *v, runs.unwrap_or(200))?;
                 }
             }
             Ok(())

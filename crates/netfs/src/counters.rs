@@ -44,6 +44,19 @@ impl Snapshot {
         self.lookup_found + self.lookup_missing + self.getattr + self.open + self.read + self.other
     }
 
+    /// The sum of two snapshots (rounds added up).
+    pub fn plus(&self, other: &Snapshot) -> Snapshot {
+        Snapshot {
+            lookup_found: self.lookup_found + other.lookup_found,
+            lookup_missing: self.lookup_missing + other.lookup_missing,
+            getattr: self.getattr + other.getattr,
+            open: self.open + other.open,
+            read: self.read + other.read,
+            other: self.other + other.other,
+            read_bytes: self.read_bytes + other.read_bytes,
+        }
+    }
+
     /// What happened between `earlier` and this snapshot.
     pub fn since(&self, earlier: &Snapshot) -> Snapshot {
         Snapshot {

