@@ -9,6 +9,7 @@ mod bench;
 mod boot;
 mod build;
 mod demo;
+mod dist;
 mod fuzz;
 mod musl_src;
 mod probe;
@@ -111,6 +112,18 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// The release artifacts, target/dist/stormless-<version>-<arch>-musl-<v>.tar.xz: the loader,
+    /// a static `stormless` CLI for the arch, the user docs, SHA256SUMS (docs/deploy.md).
+    Dist {
+        #[arg(long, default_value = "all")]
+        arch: ArchSel,
+        #[arg(long, default_value = "all")]
+        musl: MuslSel,
+        /// Then build the first artifact's CLI again in an empty target directory and require
+        /// the same tarball bytes.
+        #[arg(long)]
+        check_reproducible: bool,
+    },
     /// Build busybox, lua 5.4 and sqlite3 from Debian source packages against built trees.
     Real {
         #[arg(long, default_value = "x86_64")]
@@ -212,6 +225,7 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Dist { arch, musl, check_reproducible } => dist::run_dist(&musl.0, &arch.0, check_reproducible),
         Command::Real { arch, musl } => {
             for v in &musl.0 {
                 for a in &arch.0 {
