@@ -98,6 +98,16 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         harness_target(v, &[Arch::X86_64], "store")?;
     }
 
+    // The release artifacts (docs/deploy.md): every version and arch asked for (the install
+    // test refuses the other version's artifact), one CLI built a second time from an empty
+    // target directory to prove the tarball reproducible; then the artifacts' own CLIs on
+    // their arches and install/uninstall on stock musl roots, killed at every system call on
+    // x86_64 (tests/tests/install.rs). The boot images below are made from these artifacts.
+    say("test: release artifacts");
+    crate::dist::run_dist(&MuslVersion::ALL, arches, true)?;
+    say(format!("test: install and uninstall under musl {}", versions[0]));
+    harness_target(versions[0], arches, "install")?;
+
     // A whole userland booted through each loader under qemu-system (qemu/,
     // xtask/src/boot.rs), per arch: once, with the first musl version asked for.
     say(format!("test: boot tests under musl {}", versions[0]));
