@@ -32,6 +32,17 @@ const POINTER_TAGS: [i64; 17] = [
     elf::DT_VERNEED.0,
 ];
 
+/// What patchelf fills the old place of a section it moved with (`writeReplacedSections`:
+/// "Overwrite the old section contents with 'X's", 'Z's since patchelf 0.18).
+const PATCHELF_FILLS: [u8; 2] = [b'X', b'Z'];
+
+/// Whether bytes that no section accounts for are free to overwrite: zero padding, or space
+/// patchelf freed (its filler, with the zero padding that aligned the sections it moved).
+/// Anything else may be data reached by address and is kept.
+fn is_free_padding(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0) || PATCHELF_FILLS.iter().any(|&fill| bytes.iter().all(|&b| b == 0 || b == fill))
+}
+
 /// A stretch of the file that may sit in the way of the grown program header table.
 struct Extent {
     offset: u64,
@@ -166,12 +177,14 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
     }
     let mut plan = Plan::default();
     // The ELF header and the old table are rewritten; the two new entries take room that was
-    // either moved away with the block or padding no section accounts for.
+    // either moved away with the block or padding no section accounts for: zeros, or the bytes
+    // patchelf writes over what it moved away (auditwheel's musllinux wheels have such gaps
+    // right after the program headers).
     plan.edit(0, image.header_size());
     plan.edit(image.e_phoff, old_end - image.e_phoff);
     for (from, to) in [(old_end, lo.min(new_end)), (hi.max(old_end), new_end)] {
         if from < to {
-            if image.data[from as usize..to as usize].iter().any(|&b| b != 0) {
+            if !is_free_padding(&image.data[from as usize..to as usize]) {
                 bail!("cannot rewrite safely: bytes no section accounts for follow the program headers");
             }
             plan.edit(from, to - from);
@@ -303,4 +316,19 @@ pub(super) fn add_note(image: &ElfImage, note: &[u8]) -> Result<Rewritten> {
         asm.sections.push(note_section(name, note_offset, note_vaddr, note.len() as u64));
     }
     Ok(Rewritten { bytes: asm.finish(None)?, plan })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_free_padding;
+
+    #[test]
+    fn only_zeros_and_one_patchelf_filler_are_free() {
+        assert!(is_free_padding(&[0; 8]));
+        assert!(is_free_padding(b"XXXX\0\0XX"));
+        assert!(is_free_padding(b"ZZZZ\0\0ZZ"));
+        assert!(!is_free_padding(b"XXZZ"));
+        assert!(!is_free_padding(b"ZZZZ\x01"));
+        assert!(!is_free_padding(b"\x7fELF"));
+    }
 }
