@@ -445,7 +445,6 @@ fn python(arch: Arch) -> Package {
             "--with-openssl=@dep:openssl@",
             "--with-ssl-default-suites=openssl",
             "--without-ensurepip",
-            "--disable-test-modules",
             "--enable-ipv6",
             "--enable-loadable-sqlite-extensions",
             "--with-computed-gotos",
@@ -485,7 +484,8 @@ fn python(arch: Arch) -> Package {
 }
 
 /// The extension modules the store's CPython must have built (all Debian
-/// builds but tkinter, `_dbm`/`_gdbm` and `_uuid`: docs/store.md).
+/// builds but tkinter, `_dbm`/`_gdbm` and `_uuid`: docs/store.md), and the
+/// test modules.
 const PYTHON_MODULES: &[&str] = &[
     "_ssl",
     "_hashlib",
@@ -503,6 +503,14 @@ const PYTHON_MODULES: &[&str] = &[
     "_crypt",
     "_multiprocessing",
     "_posixshmem",
+    // The test modules, for CPython's own regression tests (test_capi,
+    // test_ctypes, test_import): not what Debian ships in python3.11, but
+    // what its test package (libpython3.11-testsuite) runs against.
+    "_testcapi",
+    "_testinternalcapi",
+    "_testmultiphase",
+    "_testbuffer",
+    "_ctypes_test",
 ];
 
 /// After the build: every module of [`PYTHON_MODULES`] exists in
@@ -519,6 +527,10 @@ pub(super) fn check_python(python: &Path, sysroot: &Tree, arch: Arch) -> Result<
             missing.join(", "),
             dynload.display()
         );
+    }
+    let regrtest = python.join("lib/python3.11/test/regrtest.py");
+    if !regrtest.is_file() {
+        bail!("store: python3.11 was installed without its test package (no {})", regrtest.display());
     }
     let exe = python.join("bin/python3.11");
     let mut cmd = match arch.qemu_user() {
