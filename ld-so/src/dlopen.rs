@@ -237,12 +237,12 @@ fn prepare_lazy(p: *mut Dso) -> Result<(), Abort> {
     // Room for every relocation of the object, so pushes never reallocate.
     let entries = dy.get(DT_RELSZ) / (2 * WORD) + dy.get(DT_RELASZ) / (3 * WORD) + dy.get(DT_PLTRELSZ) / (2 * WORD);
     let mut lazy = Vec::new();
-    if lazy.try_reserve_exact(entries + 1).is_err() {
+    let room = lazy.try_reserve_exact(entries + 1);
+    let Some(x) = d.dl().filter(|_| room.is_ok()) else {
         ffi::set_errno(12); // ENOMEM, for %m
         error::preparing_lazy(d.name);
         return Err(Abort);
-    }
-    let x = d.dl();
+    };
     x.lazy = Some(lazy);
     x.lazy_next = st.lazy_head;
     st.lazy_head = p;
@@ -258,14 +258,21 @@ fn redo_lazy_relocs() {
     while !p.is_null() {
         // SAFETY: the lazy list links live Dsos.
         let d = unsafe { &mut *p };
-        let x = d.dl();
+        // Only objects with extras are on the lazy list.
+        let Some(x) = d.dl.as_deref_mut() else { break };
         let next = x.lazy_next;
         let waiting = x.lazy.take().unwrap_or_default();
-        x.lazy = Some(Vec::with_capacity(waiting.len()));
-        // Entries are RELA-shaped (offset, info, addend); what is still
-        // missing goes back on the object's list, so nothing can fail here.
-        let _ = reloc::do_relocs::<3>(p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD);
-        let x = d.dl();
+        let mut still_waiting = Vec::new();
+        if still_waiting.try_reserve_exact(waiting.len()).is_ok() {
+            x.lazy = Some(still_waiting);
+            // Entries are RELA-shaped (offset, info, addend); what is still
+            // missing goes back on the object's list, so nothing can fail here.
+            let _ = reloc::do_relocs::<3>(p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD);
+        } else {
+            // No room to sort them now: all of them wait for the next dlopen.
+            x.lazy = Some(waiting);
+        }
+        let Some(x) = d.dl.as_deref_mut() else { break };
         if x.lazy.as_ref().is_some_and(|l| !l.is_empty()) {
             x.lazy_next = st.lazy_head;
             st.lazy_head = p;

@@ -120,18 +120,21 @@ pub struct DlExtras {
 }
 
 impl Dso {
-    /// The `dlopen`-only parts, created on first use.
-    pub fn dl(&mut self) -> &mut DlExtras {
-        self.dl.get_or_insert_with(|| {
-            alloc::boxed::Box::new(DlExtras {
+    /// The `dlopen`-only parts, created on first use; None when there is no
+    /// memory for them.
+    pub fn dl(&mut self) -> Option<&mut DlExtras> {
+        if self.dl.is_none() {
+            let extras = DlExtras {
                 tls_space: alloc::vec::Vec::new(),
                 new_dtv: ptr::null_mut(),
                 new_tls: ptr::null_mut(),
                 tlsdescs: alloc::vec::Vec::new(),
                 lazy: None,
                 lazy_next: ptr::null_mut(),
-            })
-        })
+            };
+            self.dl = Some(crate::heap::boxed(extras).ok()?);
+        }
+        self.dl.as_deref_mut()
     }
 
     /// The search path of RPATH/RUNPATH, once `fixup_rpath` computed it.

@@ -31,6 +31,7 @@ mod dlsym;
 mod dso;
 mod elf;
 mod error;
+mod heap;
 mod initfini;
 mod ld_debug;
 mod load;

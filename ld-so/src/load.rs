@@ -8,6 +8,7 @@
 use crate::dso::{page_size, Dso, Rpath};
 use crate::elf::*;
 use crate::error::Abort;
+use crate::heap;
 use crate::mem;
 use crate::musl::{ffi, libc};
 use crate::state::{ldso_ptr, state};
@@ -137,6 +138,10 @@ pub fn map_library(fd: c_int, file_size: u64, dso: &mut Dso) -> Option<usize> {
     let table: &[u8] = match eh.e_phoff.checked_add(phsize) {
         Some(end) if end <= l => &buf[eh.e_phoff..end],
         _ => {
+            if heap_buf.try_reserve_exact(phsize).is_err() {
+                ffi::set_errno(ENOMEM);
+                return None;
+            }
             heap_buf.resize(phsize, 0);
             let r = pread_all(fd, &mut heap_buf, eh.e_phoff);
             if r < 0 {
@@ -371,9 +376,10 @@ fn reclaim(dso: &Dso, mut start: usize, mut end: usize) {
 }
 
 fn open_path(path: &[u8]) -> c_int {
-    let mut z = Vec::with_capacity(path.len() + 1);
-    z.extend_from_slice(path);
-    z.push(0);
+    let Ok(z) = heap::copy_z(path) else {
+        ffi::set_errno(ENOMEM);
+        return -1;
+    };
     open_z(&z)
 }
 
@@ -431,14 +437,15 @@ fn debug_search_list(list: &[u8], source: ListSource) {
         return;
     }
     let list_z = name_z(list);
+    let list_z = z_ptr(&list_z);
     match source {
-        ListSource::LdLibraryPath => crate::debug_libs!(" search path=%s\t\t(LD_LIBRARY_PATH)", list_z.as_ptr()),
-        ListSource::SysPath => crate::debug_libs!(" search path=%s\t\t(system search path)", list_z.as_ptr()),
+        ListSource::LdLibraryPath => crate::debug_libs!(" search path=%s\t\t(LD_LIBRARY_PATH)", list_z),
+        ListSource::SysPath => crate::debug_libs!(" search path=%s\t\t(system search path)", list_z),
         ListSource::Rpath(d) => {
             // SAFETY: a live Dso.
             let d = unsafe { &*d };
             let tag = if d.dynamic().any(|(t, _)| t == DT_RUNPATH) { c"RUNPATH" } else { c"RPATH" };
-            crate::debug_libs!(" search path=%s\t\t(%s from file %s)", list_z.as_ptr(), tag.as_ptr(), d.name);
+            crate::debug_libs!(" search path=%s\t\t(%s from file %s)", list_z, tag.as_ptr(), d.name);
         }
     }
 }
@@ -454,8 +461,12 @@ fn path_open(name: &[u8], list: &[u8], source: ListSource, found: &mut Vec<u8>) 
         // join_into NUL-terminated the pathname.
         let fd = open_candidate(&buf[..=len]);
         if fd >= 0 {
-            found.clear();
-            found.extend_from_slice(&buf[..len]);
+            if heap::copy_into(found, &buf[..len]).is_err() {
+                // SAFETY: our descriptor.
+                unsafe { ffi::close(fd) };
+                ffi::set_errno(ENOMEM);
+                return -2;
+            }
             return fd;
         }
         if !search::search_continues_after_open_error(ffi::errno()) {
@@ -493,6 +504,10 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
             ffi::set_errno(e);
             Err(())
         }
+        search::Expanded::OutOfMemory => {
+            ffi::set_errno(ENOMEM);
+            Err(())
+        }
         search::Expanded::Absent | search::Expanded::Ignored(_) => Ok(()),
     }
 }
@@ -507,32 +522,33 @@ fn sys_path() -> &'static [u8] {
 }
 
 /// `<prefix>/etc/ld-musl-<arch>.path`, or musl's default when it is absent.
+/// Out of memory anywhere here, the path is empty: musl's `sys_path = ""`
+/// when its `getdelim` fails.
 fn read_sys_path(ldso_name: &[u8]) -> Vec<u8> {
-    let file = search::sys_path_file(ldso_name, crate::arch::LDSO_ARCH);
+    let Ok(file) = search::sys_path_file(ldso_name, crate::arch::LDSO_ARCH) else { return Vec::new() };
     let fd = open_path(&file);
-    let contents;
-    let path = if fd >= 0 {
-        let mut data = Vec::new();
+    let mut data = Vec::new();
+    let source = if fd >= 0 {
         let mut chunk = [0u8; 512];
-        let mut ok = true;
-        loop {
+        let ok = loop {
             let n = read_all(fd, &mut chunk);
-            if n < 0 {
-                ok = false;
-                break;
-            }
-            if n == 0 {
-                break;
+            if n <= 0 || heap::reserve(&mut data, n as usize).is_err() {
+                break n == 0;
             }
             data.extend_from_slice(&chunk[..n as usize]);
-        }
+        };
         // SAFETY: closes our descriptor.
         unsafe { ffi::close(fd) };
-        contents = data;
-        search::sys_path(if ok { search::SysPathFile::Read(&contents) } else { search::SysPathFile::Unusable }).to_vec()
+        if ok {
+            search::SysPathFile::Read(&data)
+        } else {
+            search::SysPathFile::Unusable
+        }
     } else {
-        search::sys_path(search::SysPathFile::open_failed(ffi::errno())).to_vec()
+        search::SysPathFile::open_failed(ffi::errno())
     };
+    let mut path = Vec::new();
+    let _ = heap::copy_into(&mut path, search::sys_path(source));
     path
 }
 
@@ -553,11 +569,12 @@ fn append(p: *mut Dso) {
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
     let ldso = ldso_ptr();
-    let debug_name = if st.debug.libs { name_z(name) } else { Vec::new() };
+    let debug_name = if st.debug.libs { name_z(name) } else { None };
+    let debug_name = z_ptr(&debug_name);
     if st.debug.libs {
         let by: *const u8 =
             if needed_by.is_null() { c"LD_PRELOAD".as_ptr().cast() } else { unsafe { (*needed_by).name } };
-        crate::debug_libs!("find library=%s [needed by %s]", debug_name.as_ptr(), by);
+        crate::debug_libs!("find library=%s [needed by %s]", debug_name, by);
     }
     match search::classify_with(name, || st.ldso.name_bytes()) {
         search::NameKind::Empty => {
@@ -565,7 +582,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return core::ptr::null_mut();
         }
         search::NameKind::LibcAlias(alias) => {
-            crate::debug_libs!(" %s is libc, the loader itself", debug_name.as_ptr());
+            crate::debug_libs!(" %s is libc, the loader itself", debug_name);
             // ldd reports each alias once, as the loader itself.
             if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
                 st.ldd_reported |= alias.ldd_report_bit();
@@ -574,7 +591,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
                     ffi::dprintf(
                         1,
                         c"\t%s => %s (%p)\n".as_ptr(),
-                        name_z(name).as_ptr(),
+                        z_ptr(&name_z(name)),
                         st.ldso.name,
                         st.ldso.base as *const c_void,
                     )
@@ -586,7 +603,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return ldso;
         }
         search::NameKind::LoaderItself => {
-            crate::debug_libs!(" %s is the loader itself", debug_name.as_ptr());
+            crate::debug_libs!(" %s is the loader itself", debug_name);
             if st.ldso.prev.is_null() {
                 append(ldso);
             }
@@ -600,7 +617,12 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let fd;
     if by_path {
         fd = open_path(name);
-        found.extend_from_slice(name);
+        if fd >= 0 && heap::copy_into(&mut found, name).is_err() {
+            // SAFETY: our descriptor.
+            unsafe { ffi::close(fd) };
+            ffi::set_errno(ENOMEM);
+            return core::ptr::null_mut();
+        }
     } else {
         // Already loaded under this short name (set only by searches)?
         let mut p = unsafe { (*st.head).next };
@@ -649,13 +671,13 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     if fd < 0 {
         if st.debug.libs {
             let why = unsafe { ffi::strerror(ffi::errno()) };
-            crate::debug_libs!(" not found: %s (%s)", debug_name.as_ptr(), why);
+            crate::debug_libs!(" not found: %s (%s)", debug_name, why);
         }
         return core::ptr::null_mut();
     }
     if st.debug.libs {
         let found_z = name_z(&found);
-        crate::debug_libs!(" found file=%s", found_z.as_ptr());
+        crate::debug_libs!(" found file=%s", z_ptr(&found_z));
     }
     let Some(FileInfo { dev, ino, size }) = file_info(fd) else {
         // SAFETY: our descriptor.
@@ -709,11 +731,25 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     temp.needed_by = needed_by;
     temp.from_table = from_table;
     temp.runtime_loaded = st.runtime;
-    temp.name = owned_name(&found);
+    let Some(name_copy) = owned_name(&found) else {
+        unmap(&mut temp);
+        ffi::set_errno(ENOMEM);
+        return core::ptr::null_mut();
+    };
+    temp.name = name_copy;
     if !by_path {
         temp.shortname = short_name(temp.name);
     }
-    let p = Box::leak(Box::new(temp)) as *mut Dso;
+    let p = match heap::boxed(temp) {
+        Ok(b) => Box::leak(b) as *mut Dso,
+        Err(mut temp) => {
+            unmap(&mut temp);
+            // SAFETY: made above; nothing else refers to it.
+            unsafe { free_owned_name(temp.name) };
+            ffi::set_errno(ENOMEM);
+            return core::ptr::null_mut();
+        }
+    };
     let d = unsafe { &mut *p };
     if !d.tls.image.is_null() {
         st.tls_cnt += 1;
@@ -730,7 +766,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             ffi::dprintf(
                 1,
                 c"\t%s => %s (%p)%s\n".as_ptr(),
-                name_z(name).as_ptr(),
+                z_ptr(&name_z(name)),
                 d.name,
                 d.base as *const c_void,
                 mark.as_ptr(),
@@ -758,7 +794,7 @@ fn reserve_thread_tls(d: &mut Dso) -> bool {
         return false;
     }
     space.resize(words, 0);
-    let x = d.dl();
+    let Some(x) = d.dl() else { return false };
     x.tls_space = space;
     // The dtvs first, then the TLS copies (the heap buffer stays put when the
     // Dso moves into its box).
@@ -770,11 +806,9 @@ fn reserve_thread_tls(d: &mut Dso) -> bool {
 /// A loaded object's name: the bytes and a NUL in one exact allocation (a
 /// growing vector would take more heap, and at times one more mmap, than
 /// musl's). [`free_owned_name`] gives it back when a `dlopen` is rolled back.
-fn owned_name(bytes: &[u8]) -> *const u8 {
-    let mut v = Vec::with_capacity(bytes.len() + 1);
-    v.extend_from_slice(bytes);
-    v.push(0);
-    Box::into_raw(v.into_boxed_slice()) as *const u8
+fn owned_name(bytes: &[u8]) -> Option<*const u8> {
+    let v = heap::copy_z(bytes).ok()?;
+    Some(Box::into_raw(v.into_boxed_slice()) as *const u8)
 }
 
 /// Free a name [`owned_name`] made.
@@ -789,10 +823,14 @@ pub unsafe fn free_owned_name(name: *const u8) {
     }
 }
 
-pub fn name_z(name: &[u8]) -> Vec<u8> {
-    let mut v = name.to_vec();
-    v.push(0);
-    v
+/// `name` and a NUL, to print with `%s`; None when there is no memory for it.
+pub fn name_z(name: &[u8]) -> Option<Vec<u8>> {
+    heap::copy_z(name).ok()
+}
+
+/// What a [`name_z`] result prints as: the name, or `?` when it could not be copied.
+pub fn z_ptr(z: &Option<Vec<u8>>) -> *const u8 {
+    z.as_ref().map_or(c"?".as_ptr().cast(), |v| v.as_ptr())
 }
 
 /// Add a module's TLS image to the list `__copy_tls` and `pthread_create` walk.

@@ -13,9 +13,7 @@ use alloc::alloc::{alloc, alloc_zeroed, dealloc, Layout};
 use core::ops::{Deref, DerefMut};
 use core::ptr::null_mut;
 
-/// The heap could not provide room for the list.
-#[derive(Debug)]
-pub struct OutOfMemory;
+pub use crate::heap::OutOfMemory;
 
 pub struct PtrList<const N: usize> {
     len: usize,

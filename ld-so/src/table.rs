@@ -84,7 +84,7 @@ fn table_of(d: &mut Dso) -> Option<Table<'static>> {
         Err(e) => {
             if crate::state::state().debug.libs {
                 let why = load::name_z(e.message().as_bytes());
-                crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, why.as_ptr());
+                crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, load::z_ptr(&why));
             }
             d.table = TableState::Unusable;
             None
@@ -102,7 +102,7 @@ pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_i
     let st = crate::state::state();
     if st.debug.libs {
         let list = load::name_z(items.raw());
-        crate::debug_libs!(" search resolution table: %s\t\t(of file %s)", list.as_ptr(), requester.name);
+        crate::debug_libs!(" search resolution table: %s\t\t(of file %s)", load::z_ptr(&list), requester.name);
     }
     let secure = libc().secure != 0;
     // `/proc/self/exe`, read once, when an item first needs it.
@@ -114,15 +114,24 @@ pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_i
             exe_link = Some(load::read_exe_link(&mut link));
         }
         let origin = load::origin(requester, exe_link.filter(|_| needs_link).map(|r| r.map(|n| &link[..n])));
-        let Ok(mut path) = search::table_item_path(item, name, origin, secure) else {
-            debug_skipped(item);
-            continue;
+        let mut path = match search::table_item_path(item, name, origin, secure) {
+            Ok(path) => path,
+            // The full search reports the lack of memory, if it meets it too.
+            Err(search::SkippedBecause::OutOfMemory) => return None,
+            Err(_) => {
+                debug_skipped(item);
+                continue;
+            }
         };
+        // table_item_path leaves room for the NUL.
+        if crate::heap::reserve(&mut path, 1).is_err() {
+            return None;
+        }
         path.push(0);
         let fd = load::open_candidate(&path);
         if fd >= 0 {
-            found.clear();
-            found.extend_from_slice(&path[..path.len() - 1]);
+            path.pop();
+            *found = path;
             return Some(fd);
         }
         if !search::search_continues_after_open_error(ffi::errno()) {
@@ -139,6 +148,6 @@ pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_i
 fn debug_skipped(item: Item<'_>) {
     if crate::state::state().debug.libs {
         let raw = load::name_z(item.path());
-        crate::debug_libs!("  table item not usable here: %c%s", item.prefix() as c_int, raw.as_ptr());
+        crate::debug_libs!("  table item not usable here: %c%s", item.prefix() as c_int, load::z_ptr(&raw));
     }
 }

@@ -118,17 +118,7 @@ pub fn tlsdesc_dynamic() -> usize {
 /// `struct td_index`; its `next` link becomes the owning object's list).
 /// None when memory runs out, which the caller reports as musl does.
 pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<Box<[usize; 2]>> {
-    let layout = core::alloc::Layout::new::<[usize; 2]>();
-    // SAFETY: a non-zero-sized layout; the result is checked before use.
-    let raw = unsafe { alloc::alloc::alloc(layout) } as *mut [usize; 2];
-    if raw.is_null() {
-        return None;
-    }
-    // SAFETY: `raw` is a fresh allocation of the right layout, initialised here.
-    unsafe {
-        raw.write([module, offset.wrapping_sub(DTP_OFFSET)]);
-        Some(Box::from_raw(raw))
-    }
+    crate::heap::boxed([module, offset.wrapping_sub(DTP_OFFSET)]).ok()
 }
 
 /// Install the thread pointer for the block at `mem` (musl: `__init_tp(__copy_tls(mem))`).

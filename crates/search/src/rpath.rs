@@ -122,9 +122,11 @@ pub enum Expanded<'a> {
     /// `fixup_rpath` returned -1: `load_library` sets `fd = -2` and the search ends right
     /// there, without later ancestors or the system path; the load fails with the readlink
     /// errno, reported as "Error loading shared library … (needed by …)" (fatal at startup after
-    /// all dependencies were tried, a `dlerror` for `dlopen`). musl also returns -1 when `malloc`
-    /// of the expansion fails; that is the loader's own allocation failure, not modelled here.
+    /// all dependencies were tried, a `dlerror` for `dlopen`).
     ExeLinkFailed(i32),
+    /// `malloc` of the expansion failed (1.2.3 dynlink.c:899): `fixup_rpath` returns -1 as for
+    /// [`Expanded::ExeLinkFailed`], with errno ENOMEM.
+    OutOfMemory,
 }
 
 impl Expanded<'_> {
@@ -133,13 +135,13 @@ impl Expanded<'_> {
         match self {
             Expanded::Verbatim(list) => Some(list),
             Expanded::Substituted(list) => Some(list),
-            Expanded::Absent | Expanded::Ignored(_) | Expanded::ExeLinkFailed(_) => None,
+            Expanded::Absent | Expanded::Ignored(_) | Expanded::ExeLinkFailed(_) | Expanded::OutOfMemory => None,
         }
     }
 
     /// Whether the search stops at this object (`fixup_rpath(...) < 0`).
     pub const fn aborts_search(&self) -> bool {
-        matches!(self, Expanded::ExeLinkFailed(_))
+        matches!(self, Expanded::ExeLinkFailed(_) | Expanded::OutOfMemory)
     }
 }
 
@@ -196,7 +198,10 @@ pub fn expand_rpath<'a>(rpath: Option<&'a [u8]>, origin: Origin<'_>, secure: boo
     if secure && first != b'/' {
         return Expanded::Ignored(IgnoredBecause::SecureRelativeOrigin);
     }
-    let mut expanded = Vec::with_capacity(rpath.len() + count * directory.len());
+    let mut expanded = Vec::new();
+    if expanded.try_reserve_exact(rpath.len() + count * directory.len()).is_err() {
+        return Expanded::OutOfMemory;
+    }
     let mut rest = rpath;
     while let Some(dollar) = rest.iter().position(|&b| b == b'$') {
         expanded.extend_from_slice(&rest[..dollar]);

@@ -1,5 +1,6 @@
 //! The system path: `<prefix>/etc/ld-musl-<arch>.path`, or musl's built-in default.
 
+use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 
 use crate::errno::ENOENT;
@@ -18,7 +19,7 @@ pub const DEFAULT_SYS_PATH: &[u8] = b"/lib:/usr/local/lib:/usr/lib";
 ///
 /// `ldso_name` is `ldso.name` at the time of the first search that reaches the system path:
 /// the main program's PT_INTERP, or argv\[0\] when the loader runs as a command.
-pub fn sys_path_file(ldso_name: &[u8], ldso_arch: &str) -> Vec<u8> {
+pub fn sys_path_file(ldso_name: &[u8], ldso_arch: &str) -> Result<Vec<u8>, TryReserveError> {
     let prefix: &[u8] = if ldso_name.first() == Some(&b'/') {
         // `for (s=t=z=ldso.name; *s; s++) if (*s=='/') z=t, t=s;`: z ends at the second-to-last
         // '/', or at the start when there are fewer than two.
@@ -36,12 +37,13 @@ pub fn sys_path_file(ldso_name: &[u8], ldso_arch: &str) -> Vec<u8> {
     } else {
         b""
     };
-    let mut file = Vec::with_capacity(prefix.len() + ldso_arch.len() + 19);
+    let mut file = Vec::new();
+    file.try_reserve_exact(prefix.len() + ldso_arch.len() + 18)?;
     file.extend_from_slice(prefix);
     file.extend_from_slice(b"/etc/ld-musl-");
     file.extend_from_slice(ldso_arch.as_bytes());
     file.extend_from_slice(b".path");
-    file
+    Ok(file)
 }
 
 /// What happened when the loader tried to read the path file.
@@ -109,9 +111,9 @@ mod tests {
             (b"lib/ld", b"/etc/ld-musl-x86_64.path"),
         ];
         for &(ldso, file) in cases {
-            assert_eq!(sys_path_file(ldso, "x86_64"), file, "{}", ldso.escape_ascii());
+            assert_eq!(sys_path_file(ldso, "x86_64").unwrap(), file, "{}", ldso.escape_ascii());
         }
-        assert_eq!(sys_path_file(b"/opt/m/lib/ld-musl-armhf.so.1", "armhf"), b"/opt/m/etc/ld-musl-armhf.path");
+        assert_eq!(sys_path_file(b"/opt/m/lib/ld-musl-armhf.so.1", "armhf").unwrap(), b"/opt/m/etc/ld-musl-armhf.path");
     }
 
     /// dynlink.c:1071: `prefix_len < PATH_MAX`, else the empty prefix.
@@ -122,9 +124,9 @@ mod tests {
         name.extend_from_slice(b"/lib/ld");
         let mut expected = name[..4095].to_vec();
         expected.extend_from_slice(b"/etc/ld-musl-aarch64.path");
-        assert_eq!(sys_path_file(&name, "aarch64"), expected);
+        assert_eq!(sys_path_file(&name, "aarch64").unwrap(), expected);
         name.insert(1, b'p'); // prefix of 4096 bytes
-        assert_eq!(sys_path_file(&name, "aarch64"), b"/etc/ld-musl-aarch64.path");
+        assert_eq!(sys_path_file(&name, "aarch64").unwrap(), b"/etc/ld-musl-aarch64.path");
     }
 
     /// dynlink.c:1082–1098: file contents verbatim; missing → default; other failures → "".

@@ -11,7 +11,7 @@
 use alloc::vec::Vec;
 use stormless_ldcache::Item;
 
-use crate::pathlist::join;
+use crate::pathlist::join_into;
 use crate::rpath::{expand_rpath, needs_exe_link, Expanded, IgnoredBecause, Origin};
 use crate::LOAD_LIBRARY_BUF_SIZE;
 
@@ -27,6 +27,8 @@ pub enum SkippedBecause {
     Origin(IgnoredBecause),
     /// `readlink("/proc/self/exe")` failed; the full search will meet (and report) the same.
     ExeLinkFailed(i32),
+    /// The loader could not allocate the pathname.
+    OutOfMemory,
 }
 
 /// Whether the loader must know the kernel-mapped main program's `/proc/self/exe` target to
@@ -45,7 +47,13 @@ pub fn table_item_path(
     secure: bool,
 ) -> Result<Vec<u8>, SkippedBecause> {
     match item {
-        Item::File(file) => Ok(file.to_vec()),
+        Item::File(file) => {
+            let mut path = Vec::new();
+            // Room for the NUL the loader adds to open it.
+            path.try_reserve_exact(file.len() + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
+            path.extend_from_slice(file);
+            Ok(path)
+        }
         Item::Dir(b"") => Err(SkippedBecause::EmptyDir),
         Item::Dir(dir) => {
             let expanded = expand_rpath(Some(dir), origin, secure);
@@ -54,9 +62,20 @@ pub fn table_item_path(
                 Expanded::Substituted(d) => d.as_slice(),
                 Expanded::Ignored(why) => return Err(SkippedBecause::Origin(*why)),
                 Expanded::ExeLinkFailed(e) => return Err(SkippedBecause::ExeLinkFailed(*e)),
+                Expanded::OutOfMemory => return Err(SkippedBecause::OutOfMemory),
                 Expanded::Absent => unreachable!("expand_rpath(Some(_)) is never Absent"),
             };
-            join(dir, name, LOAD_LIBRARY_BUF_SIZE).ok_or(SkippedBecause::TooLong)
+            // `path_open`'s rule: `dir/name` and its NUL must fit musl's buffer.
+            let len = dir.len() + 1 + name.len();
+            if len >= LOAD_LIBRARY_BUF_SIZE {
+                return Err(SkippedBecause::TooLong);
+            }
+            let mut path = Vec::new();
+            path.try_reserve_exact(len + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
+            path.resize(len + 1, 0);
+            join_into(dir, name, &mut path).ok_or(SkippedBecause::TooLong)?;
+            path.truncate(len);
+            Ok(path)
         }
     }
 }

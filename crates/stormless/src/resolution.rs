@@ -191,7 +191,8 @@ impl Simulation<'_> {
     /// inside the root; musl's default when it does not exist).
     fn sys_path(&self, image: &ElfImage) -> Vec<u8> {
         let ldso = image.interp.clone().unwrap_or_default();
-        let file = stormless_search::sys_path_file(&ldso, image.arch.ldso_arch());
+        // Out of memory, the loader searches an empty path: so does the simulation.
+        let Ok(file) = stormless_search::sys_path_file(&ldso, image.arch.ldso_arch()) else { return Vec::new() };
         let contents = std::fs::read(self.fs.host(&file));
         let state = match &contents {
             Ok(bytes) => stormless_search::SysPathFile::Read(bytes),
