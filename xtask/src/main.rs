@@ -89,6 +89,9 @@ enum Command {
         /// With --workload: also write this run's records to FILE.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Only the suite's check of the scale harness: tiny workloads, counts, no times.
+        #[arg(long)]
+        check: bool,
     },
     /// Boot Debian's kernel under qemu-system with an initramfs whose every program starts through the
     /// loader; judged by the console markers (logs in target/stormless/boot/).
@@ -191,7 +194,10 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Test { arch, musl } => test::suite(&arch.0, &musl.0),
-        Command::Bench { arch, musl, runs, workload, config, fs, concurrency, latency_us, json } => {
+        Command::Bench { arch, musl, runs, workload, config, fs, concurrency, latency_us, json, check } => {
+            if check {
+                return musl.0.iter().try_for_each(|v| scale::check::suite_check(*v));
+            }
             if let Some(workload) = workload {
                 let opts = scale::Options { workload, fs, concurrency, json, runs, config, latency_us };
                 return scale::run(&opts, &arch.0, &musl.0);

@@ -9,6 +9,7 @@
 //! `docs/bench-scale.json` (merged across runs, and to `--json FILE`),
 //! tables to `docs/bench.md`'s generated sections, plots to `docs/`.
 mod build;
+pub mod check;
 mod measure;
 mod plot;
 mod python;
@@ -139,7 +140,7 @@ pub fn run_one(opts: &Options, version: MuslVersion, arch: Arch) -> Result<Vec<R
 }
 
 /// Build (or find) what each variant starts.
-fn prepare(opts: &Options, base: &Tree) -> Result<Vec<Case>> {
+pub(crate) fn prepare(opts: &Options, base: &Tree) -> Result<Vec<Case>> {
     let scale = arch_dir(base.version, base.arch).join("scale").join(opts.workload.name());
     match opts.workload {
         WorkloadKind::StoreN => {
@@ -194,10 +195,9 @@ fn prepare(opts: &Options, base: &Tree) -> Result<Vec<Case>> {
             std::fs::create_dir_all(&scale)?;
             let script = scale.join("imports.py");
             std::fs::write(&script, python::IMPORTS_SCRIPT)?;
-            let starts = pythons
-                .into_iter()
-                .map(|p| Start { program: p, args: vec![script.display().to_string()], expected: None })
-                .collect();
+            let args = python::imports_args(&pythons[0], &script)?;
+            let starts =
+                pythons.into_iter().map(|p| Start { program: p, args: args.clone(), expected: None }).collect();
             Ok(vec![Case { size: "imports".into(), n: None, starts, root: scale }])
         }
     }

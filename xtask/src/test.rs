@@ -98,6 +98,13 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
         harness_target(v, &[Arch::X86_64], "store")?;
     }
 
+    // The scale benchmarks' harness (docs/bench.md, "At scale") on tiny workloads: counts only
+    // (store-n's failed opens and the network-filesystem model's failed lookups, pynamic's
+    // failed opens with tables and at the floor), never times; the newest musl version asked for.
+    if arches.contains(&Arch::X86_64) {
+        crate::scale::check::suite_check(*versions.iter().max().expect("at least one musl version"))?;
+    }
+
     // The release artifacts (docs/deploy.md): every version and arch asked for (the install
     // test refuses the other version's artifact), one CLI built a second time from an empty
     // target directory to prove the tarball reproducible; then the artifacts' own CLIs on

@@ -169,10 +169,33 @@ pub fn build(base: &Tree, workload: &Workload, root: &Path, variant: Variant) ->
 
 /// `stormless embed DIR` (the release CLI, which `cargo xtask build` makes).
 pub fn embed(dir: &Path) -> Result<()> {
+    let refused = embed_refusing(dir)?;
+    if !refused.is_empty() {
+        bail!("stormless embed {} refused {}", dir.display(), refused.join("; "));
+    }
+    Ok(())
+}
+
+/// `stormless embed DIR`, accepting the files it refuses as unsafe to
+/// rewrite (it leaves them untouched, without a table): their messages.
+/// Any other failure is an error.
+pub fn embed_refusing(dir: &Path) -> Result<Vec<String>> {
     let cli = workspace_root().join("target/release/stormless");
     if !cli.is_file() {
         bail!("no {} (cargo build --release -p stormless)", cli.display());
     }
-    output(Command::new(&cli).arg("embed").arg(dir)).with_context(|| format!("stormless embed {}", dir.display()))?;
-    Ok(())
+    let out =
+        Command::new(&cli).arg("embed").arg(dir).output().with_context(|| format!("cannot run {}", cli.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refused: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.contains("cannot rewrite safely"))
+        .map(|l| l.trim_start_matches("stormless: ").to_string())
+        .collect();
+    let other: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("stormless:") && !l.contains("cannot rewrite safely")).collect();
+    if !out.status.success() && (refused.is_empty() || !other.is_empty()) {
+        bail!("stormless embed {} failed ({}): {}", dir.display(), out.status, stderr.trim_end());
+    }
+    Ok(refused)
 }

@@ -64,6 +64,23 @@ impl Record {
     }
 }
 
+impl Record {
+    /// The order of the tables: by tree, size, K, then the variants as the issue lists them.
+    fn order(&self) -> (String, String, String, String, Option<usize>, String, Option<usize>, usize) {
+        let variant = ["stock", "ours", "ours-tables", "floor"].iter().position(|v| *v == self.variant).unwrap_or(4);
+        (
+            self.workload.clone(),
+            self.musl.clone(),
+            self.arch.clone(),
+            self.fs.clone(),
+            self.n,
+            self.size.clone(),
+            self.concurrency,
+            variant,
+        )
+    }
+}
+
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -103,7 +120,7 @@ pub fn publish(new: &[Record]) -> Result<()> {
     };
     all.retain(|r| !new.iter().any(|n| n.key() == r.key()));
     all.extend(new.iter().cloned());
-    all.sort_by_key(Record::key);
+    all.sort_by_key(Record::order);
     crate::util::write_atomic(&path, serde_json::to_string_pretty(&all)?.as_bytes())?;
     let doc = workspace_root().join("docs").join("bench.md");
     let mut text = std::fs::read_to_string(&doc)?;
@@ -111,7 +128,11 @@ pub fn publish(new: &[Record]) -> Result<()> {
         text = crate::bench::replace_section(&text, &key, &body);
     }
     crate::util::write_atomic(&doc, text.as_bytes())?;
-    super::plot::all(&all)?;
+    let plots = super::plot::all(&all)?;
+    let readme = workspace_root().join("README.md");
+    let text = std::fs::read_to_string(&readme)?;
+    let text = crate::bench::replace_section(&text, "scale summary", &summary(&all, &plots));
+    crate::util::write_atomic(&readme, text.as_bytes())?;
     say(format!("bench: wrote {}, {} and the plots in docs/", path.display(), doc.display()));
     Ok(())
 }
@@ -138,8 +159,8 @@ pub fn sections(all: &[Record]) -> Vec<(String, String)> {
             let mut s = format!("### {w}, musl {m}, {a}, {fs}\n\n");
             let when: Vec<&str> = rows.iter().map(|r| r.measured.as_str()).collect();
             let _ = writeln!(s, "Measured {} (first record) to {}.\n", when.iter().min().unwrap(), when.iter().max().unwrap());
-            if let Some(skipped) = rows[0].stdout.lines().find(|l| l.starts_with("skipped")) {
-                let _ = writeln!(s, "The workload printed: `{}`.\n", skipped);
+            for line in rows[0].stdout.lines().filter(|l| l.starts_with("skipped") || l.starts_with("excluded")) {
+                let _ = writeln!(s, "The workload printed: `{line}`.\n");
             }
             if fs == "local" {
                 s.push_str("| size | variant | opens | failed opens: loader's (all) | wall median µs | CPU median µs | CPU ratio to stock (95 %) | CPU ratio to floor (95 %) | runs |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
@@ -180,4 +201,60 @@ pub fn sections(all: &[Record]) -> Vec<(String, String)> {
             (format!("scale {w}/musl-{m}/{a}/{fs}"), s)
         })
         .collect()
+}
+
+/// The README's summary: the headline plot and, per workload and tree, what
+/// tables do against stock musl and against the floor.
+pub fn summary(all: &[Record], plots: &[std::path::PathBuf]) -> String {
+    let mut s = String::new();
+    let headline = plots.iter().find(|p| p.to_string_lossy().contains("store-n-musl1.2.3-x86_64")).or(plots.first());
+    if let Some(p) = headline {
+        let name = p.file_name().unwrap_or_default().to_string_lossy();
+        let _ = writeln!(s, "![failed opens and startup CPU time against N](docs/{name})\n");
+    }
+    s.push_str("| workload | musl, arch | fs, K | loader's failed opens: stock → ours-tables (floor) | ours-tables against stock | ours-tables against floor | measured |\n|---|---|---|--:|--:|--:|---|\n");
+    let get = |r: &Record, v: &str| {
+        all.iter().find(|x| {
+            x.workload == r.workload
+                && x.musl == r.musl
+                && x.arch == r.arch
+                && x.size == r.size
+                && x.fs == r.fs
+                && x.concurrency == r.concurrency
+                && x.variant == v
+        })
+    };
+    for r in all.iter().filter(|r| r.variant == "ours-tables") {
+        if r.workload == "store-n" && !matches!(r.n, Some(40) | Some(160))
+            || r.fs == "netfs" && r.concurrency != Some(64)
+        {
+            continue;
+        }
+        let (Some(stock), Some(floor)) = (get(r, "stock"), get(r, "floor")) else { continue };
+        let (against_stock, against_floor) = if r.fs == "local" {
+            (format!("CPU {}", ci(r.cpu_ratio_ci)), format!("CPU {}", ci(r.cpu_ratio_floor_ci)))
+        } else {
+            let ops = |x: &Record| x.server_ops_per_start.unwrap_or(f64::NAN);
+            (
+                format!("server ops {:.3}, makespan {}", ops(r) / ops(stock), opt(r.makespan_ratio, 3)),
+                format!("server ops {:.3}", ops(r) / ops(floor)),
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} {} | {} {} | {}{} | {} → {} ({}) | {against_stock} | {against_floor} | {} |",
+            r.workload,
+            r.size,
+            r.musl,
+            r.arch,
+            r.fs,
+            r.concurrency.map(|k| format!(", {k}")).unwrap_or_default(),
+            stock.failed_opens,
+            r.failed_opens,
+            floor.failed_opens,
+            r.measured.split(',').next().unwrap_or("")
+        );
+    }
+    s.push_str("\nRatios are medians with their 95 % bootstrap interval; the command, method and every figure: [`docs/bench.md`](docs/bench.md#at-scale-issue-14).\n");
+    s
 }

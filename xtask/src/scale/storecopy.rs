@@ -10,10 +10,10 @@
 //! way.) The table copy then gets `stormless embed`; the floor copy gets
 //! every shared library of the store in one directory, `floor/lib`, and
 //! every ELF object's RUNPATH set to that directory alone (patchelf).
-use crate::util::{output, remove_dir};
+use crate::util::{output, remove_dir, say};
 use anyhow::{bail, Context, Result};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use stormless_trees::{workspace_root, Store};
@@ -45,11 +45,19 @@ fn copy(store: &Store, name: &str) -> Result<(Store, bool)> {
         if ["build", "runs", ".complete"].iter().any(|n| entry.file_name() == *n) {
             continue;
         }
-        output(Command::new("cp").arg("-a").arg(entry.path()).arg(&copy.root))?;
+        // Hard links: a copy costs no data, and every file that must
+        // change is replaced by a new one below, never written through.
+        output(Command::new("cp").arg("-al").arg(entry.path()).arg(&copy.root))?;
     }
     let from = format!("{}/", store.root.display()).into_bytes();
     let to = format!("{}/", copy.root.display()).into_bytes();
     rewrite_tree(&copy.root, &from, &to)?;
+    // embed and patchelf change ELF files: none may still be the store's.
+    for file in super::elf_files(&copy.root)? {
+        if fs::metadata(&file)?.nlink() > 1 {
+            replace_file(&file, &fs::read(&file)?)?;
+        }
+    }
     Ok((copy, true))
 }
 
@@ -57,7 +65,17 @@ fn copy(store: &Store, name: &str) -> Result<(Store, bool)> {
 pub fn table_copy(store: &Store) -> Result<Store> {
     let (copy, fresh) = copy(store, "table")?;
     if fresh {
-        super::build::embed(&copy.root)?;
+        // Objects patchelf rewrote before (the wheels' auditwheel-repaired
+        // libraries) are refused as unsafe to rewrite; they keep no table.
+        let refused = super::build::embed_refusing(&copy.root)?;
+        fs::write(copy.root.join("embed-refused.txt"), refused.join("\n"))?;
+        if !refused.is_empty() {
+            say(format!(
+                "bench: stormless embed left {} object(s) of the store without a table (see {})",
+                refused.len(),
+                copy.root.join("embed-refused.txt").display()
+            ));
+        }
         finish(store, &copy)?;
     }
     Ok(copy)
@@ -131,16 +149,24 @@ fn rewrite_tree(dir: &Path, from: &[u8], to: &[u8]) -> Result<()> {
         } else if kind.is_file() {
             let bytes = fs::read(&path)?;
             if let Some(new) = replaced(&bytes, from, to) {
-                let meta = fs::metadata(&path)?;
-                let mut writable = meta.permissions();
-                writable.set_mode(0o644 | (meta.mode() & 0o111));
-                fs::set_permissions(&path, writable)?;
-                fs::write(&path, new)?;
-                fs::File::options().write(true).open(&path)?.set_modified(meta.modified()?)?;
-                fs::set_permissions(&path, meta.permissions())?;
+                replace_file(&path, &new)?;
             }
         }
     }
+    Ok(())
+}
+
+/// Replace `path` by a new file holding `bytes` (a rename: a hard link to
+/// the store keeps the store's bytes), with the old one's mode and
+/// modification time.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let meta = fs::metadata(path)?;
+    let tmp = path.with_extension("stormless-copy-tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let file = fs::File::options().write(true).open(&tmp)?;
+    file.set_modified(meta.modified()?)?;
+    file.set_permissions(meta.permissions())?;
+    fs::rename(&tmp, path)?;
     Ok(())
 }
 
