@@ -128,3 +128,54 @@ fn two_panels(
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(variant: &str, n: usize, failed: u64, cpu_us: f64) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "workload": "store-n", "arch": "x86_64", "musl": "1.2.3", "variant": variant, "size": format!("N={n}"),
+            "n": n, "fs": "local", "concurrency": null, "latency_us": null, "opens": n as u64 + failed,
+            "failed_opens": failed, "failed_opens_all": failed, "stats": 0, "stdout": "", "runs": 3,
+            "median_us": cpu_us, "cpu_median_us": cpu_us, "cpu_ratio_ci": null, "cpu_ratio_floor_ci": null,
+            "server_ops_per_start": null, "server_failed_lookups_per_start": null, "server_ops": null,
+            "makespan_ms": null, "makespan_ratio": null, "measured": "now"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn two_panels_draw_every_variant() {
+        let mut records = Vec::new();
+        for n in [10, 40] {
+            let storm = (n * (n - 1) / 2) as u64;
+            records.push(record("stock", n, storm, 500.0 + n as f64));
+            records.push(record("ours", n, storm, 490.0 + n as f64));
+            records.push(record("ours-tables", n, 0, 300.0));
+            records.push(record("floor", n, 0, 290.0));
+        }
+        let refs: Vec<&Record> = records.iter().collect();
+        let path = std::env::temp_dir().join(format!("stormless-plot-test-{}.svg", std::process::id()));
+        let x = |r: &Record| r.n.unwrap() as f64;
+        two_panels(
+            &path,
+            "test",
+            ("N", false),
+            [("failed", &|r: &Record| Some(r.failed_opens as f64)), ("cpu", &|r: &Record| r.cpu_median_us)],
+            &refs,
+            &x,
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+        let lines: Vec<&str> = svg.lines().map(str::trim).collect();
+        for (variant, color) in VARIANTS {
+            assert!(lines.contains(&variant), "no legend entry {variant}");
+            // Two panels: a line and a legend sample in each.
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", color.0, color.1, color.2);
+            assert_eq!(svg.matches(&stroke).count(), 4, "{variant}'s {stroke}");
+        }
+    }
+}
