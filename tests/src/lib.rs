@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod mutate;
 pub mod real;
 pub mod store;
+pub mod suites;
 pub mod syscalls;
 
 use std::path::PathBuf;

@@ -12,7 +12,13 @@
 //! - `opens`: under strace, ours opens the same files without and with
 //!   tables, and with tables the loader's failed opens are 0 (Python's own
 //!   probing of `sys.path` is counted apart); the counts go to stderr and to
-//!   `store/runs/opens-<arch>.txt`.
+//!   `store/runs/opens-<arch>.txt`; `opens/wheels` the same for the
+//!   acceptance import line (numpy and PIL.Image too);
+//! - `wheels/import`, `suites/{cpython,numpy,pillow}`: the wheels and the
+//!   test suites compared per test id (`suites.rs`).
+#[path = "store/suites.rs"]
+mod suites;
+
 use anyhow::{bail, ensure, Context, Result};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeMap;
@@ -23,6 +29,7 @@ use stormless_tests::exec::{self, Outcome};
 use stormless_tests::store::{failed_open_paths, import_expectations, is_loader_probe, tabled_copy, IMPORT_SCRIPT};
 use stormless_tests::syscalls;
 use stormless_trees::{Arch, Loader, MuslVersion, Store};
+use suites::Suite;
 
 struct ArchStore {
     arch: Arch,
@@ -77,7 +84,14 @@ fn trials() -> Result<Vec<Trial>> {
         add("import/ours", import_ours);
         add("tables/ours", |s, _| tables(s, Loader::Stormless));
         add("tables/reference", |s, _| tables(s, Loader::Reference));
-        add("opens", opens);
+        add("opens", |s, v| opens(s, v, Opens::ImportCheck));
+        add("suites/cpython", |s, v| suites::compare(s, v, Suite::Cpython));
+        if suites::has_wheels(arch) {
+            add("wheels/import", suites::wheels_import);
+            add("opens/wheels", |s, v| opens(s, v, Opens::Wheels));
+            add("suites/numpy", |s, v| suites::compare(s, v, Suite::Numpy));
+            add("suites/pillow", |s, v| suites::compare(s, v, Suite::Pillow));
+        }
     }
     Ok(trials)
 }
@@ -178,9 +192,9 @@ struct Traced {
     opened: Vec<String>,
 }
 
-fn traced(s: &ArchStore, store: &Store, loader: Loader, name: &str) -> Result<Traced> {
+fn traced(s: &ArchStore, store: &Store, loader: Loader, name: &str, script: &str) -> Result<Traced> {
     let work = work_dir(s, name)?;
-    let args = vec!["-c".to_string(), IMPORT_SCRIPT.to_string()];
+    let args = vec!["-c".to_string(), script.to_string()];
     let (counts, outcome) = syscalls::count(s.arch, &store.python(loader), &args, &env(&work), &work)?;
     ensure!(outcome.status == 0, "{name}: exit status {}: {}", outcome.status, outcome.stderr);
     let log = match s.arch.qemu_user() {
@@ -198,11 +212,39 @@ fn traced(s: &ArchStore, store: &Store, loader: Loader, name: &str) -> Result<Tr
     Ok(Traced { counts, loader_failed, python_failed, opened })
 }
 
-fn opens(s: &ArchStore, version: MuslVersion) -> Result<()> {
-    let reference = traced(s, &s.store, Loader::Reference, "opens-reference")?;
-    let without = traced(s, &s.store, Loader::Stormless, "opens-ours")?;
+/// Pillow's `_imaging`, libtiff, libfreetype and libpng16 NEED `libz.so.1`,
+/// which the wheel does not bundle and no RUNPATH of theirs reaches: musl
+/// finds it through the needed_by chain, i.e. the interpreter's RUNPATH
+/// (docs/wheels.md). `stormless embed` writes each file's table from its own
+/// RUNPATH, so their tables have no entry for it and the loader searches:
+/// the wheel's `pillow.libs`, then the interpreter's directories up to
+/// zlib's. Known and reported, not hidden: the trial fails on any other
+/// failed open with tables, and when this one disappears.
+const INHERITED_RUNPATH_GAP: &str = "libz.so.1";
+
+/// Which program the `opens` trials trace.
+#[derive(Clone, Copy, PartialEq)]
+enum Opens {
+    /// The import check of the store's own modules.
+    ImportCheck,
+    /// The acceptance line, with numpy and PIL.Image: the reference is left
+    /// out where it is expected to crash (musl 1.2.3, `suites.rs`).
+    Wheels,
+}
+
+fn opens(s: &ArchStore, version: MuslVersion, what: Opens) -> Result<()> {
+    let (script, tag) = match what {
+        Opens::ImportCheck => (IMPORT_SCRIPT, "opens"),
+        Opens::Wheels => (suites::WHEELS_SCRIPT, "opens-wheels"),
+    };
+    let with_reference = what == Opens::ImportCheck || !suites::relr_crash_expected(version);
+    let reference = match with_reference {
+        true => Some(traced(s, &s.store, Loader::Reference, &format!("{tag}-reference"), script)?),
+        false => None,
+    };
+    let without = traced(s, &s.store, Loader::Stormless, &format!("{tag}-ours"), script)?;
     let tabled = s.tabled()?;
-    let with = traced(s, tabled, Loader::Stormless, "opens-ours-tables")?;
+    let with = traced(s, tabled, Loader::Stormless, &format!("{tag}-ours-tables"), script)?;
     let line = |who: &str, t: &Traced| {
         format!(
             "{who:<22} opens {:>4}  failed {:>4}  (loader {:>4}, python {:>3})  stat family {:>4}",
@@ -213,20 +255,41 @@ fn opens(s: &ArchStore, version: MuslVersion) -> Result<()> {
             t.counts.stats
         )
     };
+    let reference_line = match &reference {
+        Some(r) => line("reference", r),
+        None => "reference              not run: it crashes in numpy's import (DT_RELR, musl 1.2.3)".to_string(),
+    };
     let report = format!(
-        "musl {version} {}: the import check under strace\n{}\n{}\n{}\n",
+        "musl {version} {}: {} under strace\n{reference_line}\n{}\n{}\n",
         s.arch,
-        line("reference", &reference),
+        match what {
+            Opens::ImportCheck => "the import check",
+            Opens::Wheels => "the acceptance import line (numpy, PIL.Image and the store's modules)",
+        },
         line("ours, without tables", &without),
         line("ours, with tables", &with)
     );
+    // The one gap left (issue 18, open): see INHERITED_RUNPATH_GAP.
+    let (gap, unexpected): (Vec<&String>, Vec<&String>) = with
+        .loader_failed
+        .iter()
+        .partition(|p| what == Opens::Wheels && p.rsplit('/').next() == Some(INHERITED_RUNPATH_GAP));
+    let gap_line = match gap.is_empty() {
+        true => String::new(),
+        false => format!(
+            "KNOWN GAP: with tables the loader still fails {} opens for {INHERITED_RUNPATH_GAP}, which Pillow's \
+             objects reach only through the interpreter's RUNPATH (musl's needed_by inheritance), which no table of \
+             theirs can know: {gap:?}\n",
+            gap.len()
+        ),
+    };
+    let report = format!("{report}{gap_line}");
     eprint!("{report}");
-    fs::write(s.store.root.join("runs").join(format!("opens-{}.txt", s.arch)), &report)?;
+    fs::write(s.store.root.join("runs").join(format!("{tag}-{}.txt", s.arch)), &report)?;
+    ensure!(unexpected.is_empty(), "with tables the loader still failed {} opens: {:?}", unexpected.len(), unexpected);
     ensure!(
-        with.loader_failed.is_empty(),
-        "with tables the loader still failed {} opens: {:?}",
-        with.loader_failed.len(),
-        with.loader_failed
+        what != Opens::Wheels || !gap.is_empty(),
+        "the known gap is gone: no failed open for {INHERITED_RUNPATH_GAP} with tables; remove INHERITED_RUNPATH_GAP"
     );
     ensure!(
         without.opened == with.opened,
@@ -234,12 +297,14 @@ fn opens(s: &ArchStore, version: MuslVersion) -> Result<()> {
         without.opened.join("\n"),
         with.opened.join("\n")
     );
-    ensure!(
-        reference.opened == without.opened,
-        "ours opened different files than the reference:\n--- reference\n{}\n--- ours\n{}",
-        reference.opened.join("\n"),
-        without.opened.join("\n")
-    );
+    if let Some(reference) = &reference {
+        ensure!(
+            reference.opened == without.opened,
+            "ours opened different files than the reference:\n--- reference\n{}\n--- ours\n{}",
+            reference.opened.join("\n"),
+            without.opened.join("\n")
+        );
+    }
     ensure!(
         without.python_failed == with.python_failed,
         "Python's own failed opens differ with tables: {:?} / {:?}",
