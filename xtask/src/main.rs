@@ -111,7 +111,8 @@ enum Command {
         arch: ArchSel,
         #[arg(long, default_value = "1.2.3")]
         musl: MuslSel,
-        /// Then run the store's test target (both loaders, without and with tables).
+        /// Then run the store's test target (both loaders, without and with tables) with the
+        /// suites' full selections (docs/store.md).
         #[arg(long)]
         full: bool,
     },
@@ -226,6 +227,9 @@ fn run(command: Command) -> Result<()> {
                 }
                 if full {
                     build::cli()?;
+                    // The suites' full selections (tests/src/suites.rs): every CPython module
+                    // the issue names, the whole of numpy on x86_64.
+                    std::env::set_var("STORMLESS_STORE_SUITES", "full");
                     test::harness_target(*v, &arch.0, "store")?;
                 }
             }
