@@ -66,7 +66,94 @@ pub fn all(records: &[Record]) -> Result<Vec<PathBuf>> {
             written.push(path);
         }
     }
+    let path = docs("bench-workloads.svg");
+    if workloads_per_tree(&path, records)? {
+        written.push(path);
+    }
     Ok(written)
+}
+
+/// The real workloads (python-imports, pynamic; local), one panel each: every
+/// variant's CPU time against stock musl, with its 95 % interval, per tree.
+fn workloads_per_tree(path: &Path, records: &[Record]) -> Result<bool> {
+    let workloads = ["python-imports", "pynamic"];
+    let local: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.fs == "local" && workloads.contains(&r.workload.as_str()) && r.cpu_ratio_ci.is_some())
+        .collect();
+    if local.is_empty() {
+        return Ok(false);
+    }
+    let err = |e: &dyn std::fmt::Display| anyhow!("plotting {}: {e}", path.display());
+    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = root
+        .titled("CPU time per start against stock musl (median, 95 % interval)", ("sans-serif", 18))
+        .map_err(|e| err(&e))?;
+    let (left, right) = root.split_horizontally(500);
+    for (area, workload) in [left, right].iter().zip(workloads) {
+        let rows: Vec<&&Record> = local.iter().filter(|r| r.workload == workload).collect();
+        let mut trees: Vec<String> = rows.iter().map(|r| format!("{} {}", r.arch, r.musl)).collect();
+        trees.sort();
+        trees.dedup();
+        let top = rows.iter().filter_map(|r| r.cpu_ratio_ci.map(|c| c[2])).fold(1.2, f64::max) * 1.05;
+        let labels = trees.clone();
+        let mut chart = ChartBuilder::on(area)
+            .caption(workload, ("sans-serif", 15))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-0.5..(trees.len().max(1) as f64 - 0.5), 0.0..top)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_labels(trees.len().max(1))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .disable_x_mesh()
+            .y_desc("CPU time / stock's")
+            .draw()
+            .map_err(|e| err(&e))?;
+        for (j, (variant, color)) in VARIANTS.iter().enumerate() {
+            let offset = (j as f64 - 1.5) * 0.15;
+            let points: Vec<(f64, [f64; 3])> = rows
+                .iter()
+                .filter(|r| r.variant == *variant)
+                .filter_map(|r| {
+                    let i = trees.iter().position(|t| *t == format!("{} {}", r.arch, r.musl))?;
+                    Some((i as f64 + offset, r.cpu_ratio_ci?))
+                })
+                .collect();
+            let c = *color;
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(move |&(x, [_, lo, hi])| PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(2))),
+                )
+                .map_err(|e| err(&e))?;
+            chart
+                .draw_series(points.iter().map(|&(x, [r, _, _])| Circle::new((x, r), 4, c.filled())))
+                .map_err(|e| err(&e))?
+                .label(*variant)
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(true)
 }
 
 type Value<'a> = &'a dyn Fn(&Record) -> Option<f64>;
@@ -143,6 +230,30 @@ mod tests {
             "makespan_ms": null, "makespan_ratio": null, "measured": "now"
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn workload_ratios_are_drawn_per_tree() {
+        let mut records = Vec::new();
+        for (arch, workload) in [("x86_64", "pynamic"), ("aarch64", "pynamic"), ("x86_64", "python-imports")] {
+            for (variant, ratio) in [("stock", 1.0), ("ours", 1.01), ("ours-tables", 0.5), ("floor", 0.49)] {
+                let mut r = record(variant, 0, 0, 1.0);
+                r.workload = workload.into();
+                r.arch = arch.into();
+                r.cpu_ratio_ci = Some([ratio, ratio - 0.02, ratio + 0.02]);
+                records.push(r);
+            }
+        }
+        let path = std::env::temp_dir().join(format!("stormless-plot-ratios-{}.svg", std::process::id()));
+        assert!(workloads_per_tree(&path, &records).unwrap());
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<&str> = svg.lines().map(str::trim).collect();
+        for label in ["pynamic", "python-imports", "x86_64 1.2.3", "aarch64 1.2.3", "ours-tables"] {
+            assert!(lines.contains(&label), "no {label}");
+        }
+        // Nothing to draw without local records of those workloads.
+        assert!(!workloads_per_tree(&path, &records[..0]).unwrap());
     }
 
     #[test]
