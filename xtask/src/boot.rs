@@ -16,11 +16,13 @@
 //! stay in `target/stormless/boot/<arch>-<loader>.log`.
 //!
 //! Parts: `kernel.rs` fetches the kernels, `image.rs` builds the initramfs,
-//! `guest_tests.rs` writes the in-guest test lists, `qemu.rs` boots and judges.
+//! `guest_tests.rs` writes the in-guest test lists, `release.rs` installs the release artifact
+//! into the image, `qemu.rs` boots and judges.
 mod guest_tests;
 mod image;
 mod kernel;
 mod qemu;
+mod release;
 
 use crate::util::say;
 use anyhow::{bail, Result};

@@ -212,8 +212,11 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Boot { arch, loader, musl } => {
             for v in &musl.0 {
-                // The real programs are the image's userland (built once, then cached).
+                // What the image needs, built when missing (a fresh checkout): the trees, the real
+                // programs (its userland, built once, then cached); the release artifacts are made
+                // by the image build itself (boot/release.rs).
                 for a in &arch.0 {
+                    build::tree_pair(*v, *a)?;
                     real::ensure(*v, *a)?;
                 }
                 boot::run(*v, &arch.0, &loader.0)?;

@@ -19,7 +19,8 @@
 //! `fixtures/` (cached builds), `cmod/`, `root/` (the common staging tree),
 //! `loader-<name>/`, `*.cpio`, `initramfs-<loader>.cpio`.
 use super::guest_tests::{self, GuestTest};
-use crate::util::{output, remove_dir, run, say};
+use super::release::Release;
+use crate::util::{remove_dir, run, say};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -143,6 +144,9 @@ pub fn build(version: MuslVersion, arch: Arch, loaders: &[Loader]) -> Result<Ima
         &guest_tests::guest_tree(version, arch, Loader::Stormless).ldso(),
         &planted,
     )?;
+    // The release artifact, installed as a user installs it (release.rs): the loaders of both
+    // images come from it, and its own CLI writes the notes.
+    let release = Release::install(version, arch, &root)?;
     let mut unnoted: BTreeSet<PathBuf> = planted;
     unnoted.insert(store_copy);
     for (_, built) in fixtures.iter().zip(&builds).filter(|(f, _)| expects_untabled_search(f)) {
@@ -153,7 +157,10 @@ pub fn build(version: MuslVersion, arch: Arch, loaders: &[Loader]) -> Result<Ima
             unnoted.insert(file);
         }
     }
-    embed_notes(&root, &sysroot, &unnoted)?;
+    let not_noted = release.files_not_noted(&root);
+    unnoted.extend(elf_files(&root)?.into_iter().filter(|f| not_noted.iter().any(|dir| f.starts_with(dir))));
+    embed_notes(&root, &release, arch, &unnoted)?;
+    let (ours, original) = release.take_loaders(version, &root)?;
 
     let mut counts = Vec::new();
     for loader in Loader::ALL {
@@ -163,6 +170,7 @@ pub fn build(version: MuslVersion, arch: Arch, loaders: &[Loader]) -> Result<Ima
         }
         tests.extend(userland.scenario_tests());
         tests.extend(store.tests(loader));
+        tests.extend(release.guest_tests()?);
         guest_tests::write(&root.join("stormless/tests").join(loader.name()), &tests)?;
         counts.push((loader, tests.len()));
     }
@@ -175,10 +183,15 @@ pub fn build(version: MuslVersion, arch: Arch, loaders: &[Loader]) -> Result<Ima
     for &loader in loaders {
         let part_root = dir.join(format!("loader-{}", loader.name()));
         remove_dir(&part_root)?;
-        let tree = Tree::new(version, arch, loader);
         let ldso = staged(&part_root, &guest_tests::guest_tree(version, arch, loader).ldso());
         fs::create_dir_all(ldso.parent().expect("lib/"))?;
-        fs::copy(tree.ldso(), &ldso)?;
+        let bytes = match loader {
+            Loader::Stormless => &ours,
+            Loader::Reference => &original,
+        };
+        fs::write(&ldso, bytes)?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&ldso, fs::Permissions::from_mode(0o755))?;
         fs::create_dir_all(part_root.join("etc/stormless"))?;
         fs::write(part_root.join("etc/stormless/loader"), format!("{}\n", loader.name()))?;
         let part = dir.join(format!("loader-{}.cpio", loader.name()));
@@ -490,37 +503,19 @@ fn interp_range(bytes: &[u8]) -> Result<Option<std::ops::Range<usize>>> {
     }
 }
 
-/// THE NOTES STEP: `stormless embed --root <staging root> <every ELF file of
-/// the image but `unnoted`>`, with the CLI from `cargo build -p stormless`
-/// (`target/debug/stormless`). Mandatory: an image without notes would not
-/// test what the boot stage is for.
-fn embed_notes(root: &Path, sysroot: &Tree, unnoted: &BTreeSet<PathBuf>) -> Result<()> {
-    let cli = workspace_root().join("target/debug/stormless");
-    let available =
-        run(Command::new(env!("CARGO")).current_dir(workspace_root()).args(["build", "--quiet", "-p", "stormless"]))
-            .map_err(|e| format!("cannot build the stormless CLI: {e:#}"))
-            .and_then(|()| {
-                output(Command::new(&cli).args(["embed", "--help"]))
-                    .map(drop)
-                    .map_err(|e| format!("`{} embed` is not available: {e:#}", cli.display()))
-            });
-    if let Err(why) = available {
-        bail!("boot: {why} (the image's programs must carry resolution notes)");
-    }
+/// THE NOTES STEP: the release artifact's own `stormless embed --root <staging root> <every
+/// ELF file of the image but `unnoted`>`, on the artifact's arch, with the installed loader in
+/// the root's `/lib` (so `libc.so` and the interpreter resolve inside the root). Mandatory: an
+/// image without notes would not test what the boot stage is for.
+fn embed_notes(root: &Path, release: &Release, arch: Arch, unnoted: &BTreeSet<PathBuf>) -> Result<()> {
     let files: Vec<PathBuf> = elf_files(root)?.into_iter().filter(|f| !unnoted.contains(f)).collect();
-    // The loader as the guest sees it under ours, so that `libc.so` and the
-    // interpreter resolve inside the root while the notes are written; the
-    // image's own copy comes with the per-loader part.
-    let ldso = staged(root, &Path::new("/lib").join(sysroot.arch.ldso_name()));
-    fs::create_dir_all(ldso.parent().expect("lib/"))?;
-    fs::copy(sysroot.ldso(), &ldso)?;
-    let log = output_root().join("logs").join(format!("boot-notes-{}.log", sysroot.arch));
-    let embedded = run_embed(Command::new(&cli).arg("embed").arg("--root").arg(root).args(&files), &log);
-    fs::remove_file(&ldso)?;
-    embedded?;
+    let log = output_root().join("logs").join(format!("boot-notes-{arch}.log"));
+    let started = std::time::Instant::now();
+    run_embed(release.cli().arg("embed").arg("--root").arg(root).args(&files), &log)?;
     say(format!(
-        "boot: resolution notes written by `stormless embed` into {} files (log {})",
+        "boot: resolution notes written by the artifact's `stormless embed` into {} files in {:.1} s (log {})",
         files.len(),
+        started.elapsed().as_secs_f64(),
         log.display()
     ));
     Ok(())
