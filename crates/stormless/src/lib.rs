@@ -1,9 +1,10 @@
 //! `stormless`: writes, shows, checks and explains the resolution tables
 //! (`.note.nixos.ldcache`) that the stormless dynamic linker reads before it searches.
-//! One module per command; `elf_image` (the ELF model), `rewrite` (placing the note),
-//! `preserve` (the invariant every rewrite keeps), `install` (a release's loader into a musl root), `replace` (writing a file without losing
-//! its attributes or links), `resolution` (musl's rules: what a table holds, how the loader
-//! resolves) and `report` (messages and JSON) are shared. Format and behaviour: docs/tables.md.
+//! One module per command (`install` puts a release's loader into a musl root); `elf_image`
+//! (the ELF model), `rewrite` (placing the note), `preserve` (the invariant every rewrite
+//! keeps), `replace` (writing a file without losing its attributes or links), `resolution`
+//! (musl's rules: what a table holds, how the loader resolves) and `report` (messages and
+//! JSON) are shared. Format and behaviour: docs/tables.md.
 //!
 //! A library as well as the binary, so that the fuzz targets (`crates/stormless/fuzz`) drive
 //! the same parser and rewrite the command runs.

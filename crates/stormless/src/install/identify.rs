@@ -130,12 +130,17 @@ fn is_release(text: &[u8]) -> bool {
 }
 
 /// The distinct `X.Y.Z` strings in `data`: a run of digits and dots that ends in NUL and that
-/// no digit or dot precedes (so `127.0.0.1` is one four-part run, not a release).
+/// no digit, dot or `_` precedes: `127.0.0.1` is one four-part run, not a release, and
+/// `LINUX_2.6.39` (the vDSO symbol version musl's aarch64 `clock_gettime` looks up) is a
+/// version name. Other letters may precede it: on aarch64 the release follows the unterminated
+/// bytes of a char array directly (`/proc/se1.2.3`).
 fn release_strings(data: &[u8]) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     let mut start = 0;
     while start < data.len() {
-        if !(data[start].is_ascii_digit()) || (start > 0 && is_digit_or_dot(data[start - 1])) {
+        if !(data[start].is_ascii_digit())
+            || (start > 0 && (is_digit_or_dot(data[start - 1]) || data[start - 1] == b'_'))
+        {
             start += 1;
             continue;
         }
@@ -161,7 +166,7 @@ mod tests {
 
     #[test]
     fn release_strings_are_whole_nul_terminated_runs() {
-        let data = b"\x00127.0.0.1\x00/proc/se1.2.3\x00\x001.2.3\x00v10.20\x003.4.5x\x00";
+        let data = b"\x00127.0.0.1\x00/proc/se1.2.3\x00\x001.2.3\x00v10.20\x003.4.5x\x00LINUX_2.6.39\x00";
         assert_eq!(release_strings(data), ["1.2.3"]);
         assert_eq!(release_strings(b"\x001.2.3\x001.2.5\x00"), ["1.2.3", "1.2.5"]);
         assert!(release_strings(b"1.2\x0012.3.4.5\x00").is_empty());
