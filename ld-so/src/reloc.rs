@@ -277,15 +277,8 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                         addend = mem::read::<usize>(reloc_addr + WORD * tlsdesc_rel_addend_slot());
                     }
                     let (a, b) = if dd.tls_id > st.static_tls_cnt {
-                        // The list's room first: a push must not reallocate.
-                        let list =
-                            d.dl().map(|x| &mut x.tlsdescs).and_then(|l| crate::heap::reserve(l, 1).ok().map(|()| l));
-                        match list.zip(tls::dynamic_descriptor(dd.tls_id, tls_val.wrapping_add(addend))) {
-                            Some((list, desc)) => {
-                                let pair = (tls::tlsdesc_dynamic(), &*desc as *const [usize; 2] as usize);
-                                list.push(desc);
-                                pair
-                            }
+                        match tls::dynamic_descriptor(d, dd.tls_id, tls_val.wrapping_add(addend)) {
+                            Some(desc) => (tls::tlsdesc_dynamic(), desc),
                             None => {
                                 error::tlsdesc_alloc(d.name, if sym.is_some() { name } else { b"(local)" });
                                 return Err(Abort);

@@ -96,6 +96,7 @@ fn table_of(d: &mut Dso) -> Option<Table<'static>> {
 /// that opens, its pathname in `found`. None when the table does not answer
 /// (no table, no entry, nothing opened, or an open error the full search must
 /// meet and report itself): the caller then searches as musl does.
+#[link_section = ".text.startup.stormless"]
 pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_int> {
     let table = table_of(requester)?;
     let items = table.lookup(name)?;

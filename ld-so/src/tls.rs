@@ -5,7 +5,6 @@ use crate::arch;
 use crate::musl::probed as p;
 use crate::musl::{ffi, libc};
 use crate::state::state;
-use alloc::boxed::Box;
 
 pub const TLS_ABOVE_TP: bool = p::TLS_ABOVE_TP != 0;
 pub const GAP_ABOVE_TP: usize = p::GAP_ABOVE_TP;
@@ -117,8 +116,18 @@ pub fn tlsdesc_dynamic() -> usize {
 /// `__tlsdesc_dynamic` reads `{module id, offset}` from it (musl's
 /// `struct td_index`; its `next` link becomes the owning object's list).
 /// None when memory runs out, which the caller reports as musl does.
-pub fn dynamic_descriptor(module: usize, offset: usize) -> Option<Box<[usize; 2]>> {
-    crate::heap::boxed([module, offset.wrapping_sub(DTP_OFFSET)]).ok()
+///
+/// The descriptor is kept on `owner`'s list (its room taken first, so that the
+/// push cannot reallocate); its address is returned. Out of line: `dlopen`
+/// only, and the relocation loops stay small.
+#[inline(never)]
+pub fn dynamic_descriptor(owner: &mut crate::dso::Dso, module: usize, offset: usize) -> Option<usize> {
+    let list = &mut owner.dl()?.tlsdescs;
+    crate::heap::reserve(list, 1).ok()?;
+    let desc = crate::heap::boxed([module, offset.wrapping_sub(DTP_OFFSET)]).ok()?;
+    let address = &*desc as *const [usize; 2] as usize;
+    list.push(desc);
+    Some(address)
 }
 
 /// Install the thread pointer for the block at `mem` (musl: `__init_tp(__copy_tls(mem))`).
