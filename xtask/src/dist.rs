@@ -88,19 +88,41 @@ pub fn run_dist(versions: &[MuslVersion], arches: &[Arch], check_reproducible: b
 pub fn artifact(version: MuslVersion, arch: Arch) -> Result<PathBuf> {
     let tarball = tarball_path(version, arch)?;
     let cli = build_cli(arch, &dist_dir().join("build"))?;
-    pack(version, arch, &cli, &tarball)?;
+    pack(&Inputs::read(version, arch)?, &cli, &tarball)?;
     Ok(tarball)
+}
+
+/// What an artifact is made of besides the CLI, read once: the loader, its build stamp and the
+/// commit (a check packs twice from the same inputs while others may relink or commit).
+struct Inputs {
+    version: MuslVersion,
+    arch: Arch,
+    loader: Vec<u8>,
+    fingerprint: String,
+    commit: String,
+}
+
+impl Inputs {
+    fn read(version: MuslVersion, arch: Arch) -> Result<Inputs> {
+        let (loader, fingerprint) = tree_loader(version, arch)?;
+        let commit = output(Command::new("git").current_dir(workspace_root()).args(["rev-parse", "HEAD"]))?;
+        Ok(Inputs { version, arch, loader, fingerprint, commit: commit.trim().to_string() })
+    }
 }
 
 /// The CLI built a second time in an empty target directory, packed again: the tarball must be
 /// the same bytes as the one `artifact` made.
 pub fn check_reproducible_artifact(version: MuslVersion, arch: Arch) -> Result<()> {
-    let first = artifact(version, arch)?;
+    let inputs = Inputs::read(version, arch)?;
+    let first = tarball_path(version, arch)?;
+    pack(&inputs, &build_cli(arch, &dist_dir().join("build"))?, &first)?;
     let scratch = dist_dir().join("check");
     remove_dir(&scratch)?;
+    let started = std::time::Instant::now();
     let cli = build_cli(arch, &scratch.join("build"))?;
+    say(format!("dist: the second {arch} CLI build took {:.0} s", started.elapsed().as_secs_f64()));
     let second = scratch.join(file_name(&first));
-    pack(version, arch, &cli, &second)?;
+    pack(&inputs, &cli, &second)?;
     let (a, b) = (sha256_file(&first)?, sha256_file(&second)?);
     if a != b {
         bail!(
@@ -190,13 +212,13 @@ fn static_interpreter(bytes: &[u8]) -> Result<bool> {
 }
 
 /// Stage the artifact's files and pack them into `tarball` (written through a temporary name).
-fn pack(version: MuslVersion, arch: Arch, cli: &Path, tarball: &Path) -> Result<()> {
+fn pack(inputs: &Inputs, cli: &Path, tarball: &Path) -> Result<()> {
+    let (version, arch, loader) = (inputs.version, inputs.arch, &inputs.loader);
     let name = artifact_name(version, arch)?;
     let stage_root = tarball.with_extension("stage");
     remove_dir(&stage_root)?;
     let top = stage_root.join(&name);
-    let (loader, fingerprint) = tree_loader(version, arch)?;
-    put(&top.join("lib").join(arch.ldso_name()), &loader, 0o755)?;
+    put(&top.join("lib").join(arch.ldso_name()), loader, 0o755)?;
     put(&top.join("bin/stormless"), &fs::read(cli)?, 0o755)?;
     let docs = workspace_root().join("docs");
     let doc_dir = top.join("share/doc/stormless");
@@ -204,16 +226,15 @@ fn pack(version: MuslVersion, arch: Arch, cli: &Path, tarball: &Path) -> Result<
         put(&doc_dir.join(doc), &fs::read(docs.join(doc)).with_context(|| format!("docs/{doc} is missing"))?, 0o644)?;
     }
     put(&doc_dir.join("README"), readme(version, arch, &name)?.as_bytes(), 0o644)?;
-    let commit = output(Command::new("git").current_dir(workspace_root()).args(["rev-parse", "HEAD"]))?;
     let info = format!(
         "stormless {}\narch {}\nmusl {version}\nloader ld-musl-{}.so.1 sha256 {}\nloader build fingerprint {}\n\
          source commit {}\n",
         self::version()?,
         arch.name(),
         arch.ldso_arch(),
-        hex(&Sha256::digest(&loader)),
-        fingerprint.trim(),
-        commit.trim()
+        hex(&Sha256::digest(loader)),
+        inputs.fingerprint.trim(),
+        inputs.commit
     );
     put(&top.join("BUILD-INFO"), info.as_bytes(), 0o644)?;
     let mut files = Vec::new();
