@@ -67,21 +67,22 @@ pub const CPYTHON_FULL: &[&str] = &[
 ];
 
 /// The default suite's share (x86_64, newest musl): every module that
-/// loads one of the store's libraries or the test modules, without the
-/// slow, loader-neutral ones (test_subprocess, test_signal, test_threading,
-/// test_os, test_decimal's big-number cases take minutes between them).
+/// loads one of the store's libraries or the test modules, within the
+/// suite's time budget. Left to `--full`: test_ssl (43 s alone; the import
+/// check loads libssl and libcrypto already), test_faulthandler,
+/// test_subprocess, test_signal, test_threading, test_os, test_decimal and
+/// test_importlib, which take minutes between them and load nothing the
+/// others do not.
 pub const CPYTHON_DEFAULT: &[&str] = &[
     "test_ctypes",
     "test_thread",
     "test_capi",
     "test_import",
     "test_sqlite3",
-    "test_ssl",
     "test_hashlib",
     "test_zlib",
     "test_bz2",
     "test_lzma",
-    "test_faulthandler",
     "test_readline",
     "test_curses",
 ];
@@ -110,10 +111,15 @@ pub fn cpython_args(tests: &[&str], junit: &Path, jobs: u32) -> Vec<String> {
 
 /// The arguments after the interpreter for numpy's tests: no cache
 /// directory written, hypothesis derandomised (its examples would otherwise
-/// differ between runs, and so could the outcomes).
-pub fn numpy_args(packages: &[&str], junit: &Path) -> Vec<String> {
+/// differ between runs, and so could the outcomes). The default selection
+/// leaves out what numpy marks slow, as `numpy.test()` does by default
+/// (its label "fast"); `--full` runs them too (`numpy.test("full")`).
+pub fn numpy_args(selection: Selection, packages: &[&str], junit: &Path) -> Vec<String> {
     let mut args: Vec<String> =
         ["-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN", "--hypothesis-seed=0"].map(String::from).to_vec();
+    if selection == Selection::Default {
+        args.extend(["-m".to_string(), "not slow".to_string()]);
+    }
     args.push(format!("--junitxml={}", junit.display()));
     args.push("--pyargs".into());
     args.extend(packages.iter().map(|p| p.to_string()));

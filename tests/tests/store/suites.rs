@@ -126,7 +126,7 @@ fn run_suite(s: &ArchStore, suite: Suite, store: &Store, loader: Loader, who: &s
     };
     let args = match suite {
         Suite::Cpython => suites::cpython_args(cpython_tests, &junit, 2),
-        Suite::Numpy => suites::numpy_args(suites::numpy_packages(selection, s.arch), &junit),
+        Suite::Numpy => suites::numpy_args(selection, suites::numpy_packages(selection, s.arch), &junit),
         Suite::Pillow => vec!["-c".into(), suites::PILLOW_SMOKE.into()],
     };
     let limit = if s.arch.qemu_user().is_some() { 5400 } else { 1800 };
