@@ -8,6 +8,10 @@
 //!   file of the root unchanged); the matching one installs (the program runs, through ours:
 //!   `LD_DEBUG=statistics` answers), a second install changes nothing, `embed --root` works,
 //!   `uninstall` restores the original bytes and a second uninstall changes nothing.
+//! - `stripped`: a root laid out as Void's (`/lib -> usr/lib`, `ld-musl-<m>.so.1 -> libc.so`)
+//!   with a stripped loader, as distributions ship it (no symbol table: the version comes from
+//!   the read-only data): `install --dry-run` names the real file and the right musl version,
+//!   and the other version's artifact is refused.
 //! - `kill9` (x86_64, natively: strace): install and uninstall killed with SIGKILL on entry to
 //!   each of their system calls in turn (strace `inject=<call>:signal=KILL:when=<n>`); after each
 //!   kill the root's loader is whole, the original or ours, and the next run finishes the job.
@@ -40,7 +44,7 @@ fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
     let mut trials = Vec::new();
     for &arch in &arches {
-        let mut checks: Vec<(&str, Check)> = vec![("artifact", artifact), ("install", install)];
+        let mut checks: Vec<(&str, Check)> = vec![("artifact", artifact), ("install", install), ("stripped", stripped)];
         if arch == Arch::X86_64 {
             checks.push(("kill9", kill9));
         }
@@ -201,9 +205,23 @@ fn snapshot(root: &Path) -> Result<BTreeMap<PathBuf, (Vec<u8>, u32)>> {
     Ok(files)
 }
 
-/// `/usr/bin/hello` in `root`, chrooted (foreign arches through binfmt_misc's qemu-user).
-fn run_in_root(root: &Path, env: &[(&str, &str)]) -> Result<Output> {
-    let out = Command::new("chroot").arg(root).arg("/usr/bin/hello").envs(env.iter().copied()).output()?;
+/// `/usr/bin/hello` in `root`: chrooted on x86_64; elsewhere under qemu-user with the root as
+/// its prefix (`-L`: the interpreter and every absolute path are looked up in the root first),
+/// since Debian's qemu-user is itself dynamically linked and cannot start inside the root.
+fn run_in_root(arch: Arch, root: &Path, env: &[(&str, &str)]) -> Result<Output> {
+    let mut cmd = match arch.qemu_user() {
+        None => {
+            let mut c = Command::new("chroot");
+            c.arg(root).arg("/usr/bin/hello");
+            c
+        }
+        Some(qemu) => {
+            let mut c = Command::new(qemu);
+            c.arg("-L").arg(root).arg(root.join("usr/bin/hello"));
+            c
+        }
+    };
+    let out = cmd.envs(env.iter().copied()).output()?;
     ensure!(
         out.status.success() && text(&out.stdout) == "hello from the root\n",
         "the root's program failed ({}): {}{}",
@@ -221,7 +239,7 @@ fn install(version: MuslVersion, arch: Arch) -> Result<()> {
     let ours = Unpacked::new(version, arch, &dir.join("ours"))?;
     let loader = root.join("lib").join(arch.ldso_name());
     let kept = root.join(format!("lib/{}.stormless-orig", arch.ldso_name()));
-    run_in_root(&root, &[])?;
+    run_in_root(arch, &root, &[])?;
 
     // The other musl version's artifact: refused, nothing changed.
     let other = MuslVersion::ALL.into_iter().find(|v| *v != version).expect("two versions");
@@ -242,7 +260,7 @@ fn install(version: MuslVersion, arch: Arch) -> Result<()> {
     ensure!(std::fs::read(&loader)? == std::fs::read(ours.loader())?, "the root's loader is not the artifact's");
     ensure!(std::fs::read(&kept)? == original, "the kept original differs from the original");
     ensure!(std::fs::metadata(&loader)?.permissions().mode() & 0o7777 == 0o755, "the loader's mode changed");
-    let stats = run_in_root(&root, &[("LD_DEBUG", "statistics")])?;
+    let stats = run_in_root(arch, &root, &[("LD_DEBUG", "statistics")])?;
     ensure!(
         // Our loader's LD_DEBUG=statistics line (stock musl prints nothing; the host's chroot,
         // glibc, prints its own statistics first).
@@ -255,7 +273,7 @@ fn install(version: MuslVersion, arch: Arch) -> Result<()> {
     ensure!(text(&out.stdout).contains("already"), "{}", text(&out.stdout));
     ensure!(snapshot(&root)? == installed, "a second install changed the root");
     run_ok(ours.cli().args(["embed", "--root"]).arg(&root).arg(root.join("usr")))?;
-    run_in_root(&root, &[])?;
+    run_in_root(arch, &root, &[])?;
 
     run_ok(ours.cli().args(["uninstall", "--root"]).arg(&root))?;
     ensure!(std::fs::read(&loader)? == original, "uninstall did not restore the original bytes");
@@ -263,7 +281,7 @@ fn install(version: MuslVersion, arch: Arch) -> Result<()> {
     let restored = snapshot(&root)?;
     run_ok(ours.cli().args(["uninstall", "--root"]).arg(&root))?;
     ensure!(snapshot(&root)? == restored, "a second uninstall changed the root");
-    run_in_root(&root, &[])?;
+    run_in_root(arch, &root, &[])?;
     Ok(())
 }
 
@@ -341,5 +359,34 @@ fn kill9(version: MuslVersion, arch: Arch) -> Result<()> {
         }
         eprintln!("kill9: {what} killed at each of its {} system calls: the loader stayed whole", calls.len());
     }
+    Ok(())
+}
+
+fn stripped(version: MuslVersion, arch: Arch) -> Result<()> {
+    let dir = scratch(version, arch, "stripped");
+    let root = dir.join("root");
+    fresh_dir(&root)?;
+    std::fs::create_dir_all(root.join("usr/lib"))?;
+    std::os::unix::fs::symlink("usr/lib", root.join("lib"))?;
+    let reference = stormless_tests::complete_tree(version, arch, Loader::Reference)?;
+    let libc = root.join("usr/lib/libc.so");
+    run_ok(
+        Command::new(format!("{}-strip", arch.gnu_triple()))
+            .arg("-o")
+            .arg(&libc)
+            .arg(reference.lib_dir().join("libc.so")),
+    )?;
+    std::os::unix::fs::symlink("libc.so", root.join("usr/lib").join(arch.ldso_name()))?;
+    let out = Command::new("nm").arg(&libc).output()?;
+    ensure!(text(&out.stderr).contains("no symbols"), "the stripped loader still has symbols");
+    let ours = Unpacked::new(version, arch, &dir.join("ours"))?;
+    let said = text(&run_ok(ours.cli().args(["install", "--dry-run", "--root"]).arg(&root))?.stdout);
+    let expected = format!("would keep the original (musl {version} for {}", arch.ldso_arch());
+    ensure!(said.contains(&expected) && said.contains("/usr/lib/libc.so.stormless-orig"), "{said}");
+    let other = MuslVersion::ALL.into_iter().find(|v| *v != version).expect("two versions");
+    let theirs = Unpacked::new(other, arch, &dir.join("other"))?;
+    let out = theirs.cli().args(["install", "--root"]).arg(&root).output()?;
+    let said = text(&out.stderr);
+    ensure!(!out.status.success() && said.contains(&format!("is musl {version} for")), "{said}");
     Ok(())
 }
