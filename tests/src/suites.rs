@@ -114,13 +114,17 @@ pub fn cpython_args(tests: &[&str], junit: &Path, jobs: u32) -> Vec<String> {
 /// differ between runs, and so could the outcomes). The default selection
 /// leaves out what numpy marks slow, as `numpy.test()` does by default
 /// (its label "fast"); `--full` runs them too (`numpy.test("full")`).
-pub fn numpy_args(selection: Selection, packages: &[&str], junit: &Path) -> Vec<String> {
+/// `site_packages` is pytest's root directory, so that test ids are paths
+/// below it (`numpy/linalg/tests/test_regression.py::…`), the same in the
+/// store and its copy, and distinct between numpy's packages.
+pub fn numpy_args(selection: Selection, packages: &[&str], junit: &Path, site_packages: &Path) -> Vec<String> {
     let mut args: Vec<String> =
         ["-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN", "--hypothesis-seed=0"].map(String::from).to_vec();
     if selection == Selection::Default {
         args.extend(["-m".to_string(), "not slow".to_string()]);
     }
     args.push(format!("--junitxml={}", junit.display()));
+    args.push(format!("--rootdir={}", site_packages.display()));
     args.push("--pyargs".into());
     args.extend(packages.iter().map(|p| p.to_string()));
     args

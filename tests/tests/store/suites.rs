@@ -126,7 +126,10 @@ fn run_suite(s: &ArchStore, suite: Suite, store: &Store, loader: Loader, who: &s
     };
     let args = match suite {
         Suite::Cpython => suites::cpython_args(cpython_tests, &junit, 2),
-        Suite::Numpy => suites::numpy_args(selection, suites::numpy_packages(selection, s.arch), &junit),
+        Suite::Numpy => {
+            let packages = suites::numpy_packages(selection, s.arch);
+            suites::numpy_args(selection, packages, &junit, &site_packages(store)?)
+        }
         Suite::Pillow => vec!["-c".into(), suites::PILLOW_SMOKE.into()],
     };
     let limit = if s.arch.qemu_user().is_some() { 5400 } else { 1800 };
@@ -204,6 +207,13 @@ fn sane(suite: Suite, outcomes: &Outcomes) -> Result<()> {
         ensure!(failed.is_empty(), "the smoke script's cases failed: {failed:?}");
     }
     Ok(())
+}
+
+/// The interpreter's site-packages, where the wheels are: its prefix is
+/// what the store's stamp holds.
+fn site_packages(store: &Store) -> Result<std::path::PathBuf> {
+    let prefix = fs::read_to_string(store.stamp()).with_context(|| format!("reading {}", store.stamp().display()))?;
+    Ok(Path::new(prefix.trim()).join("lib/python3.11/site-packages"))
 }
 
 /// The entry point of `store` for `loader`, with `args`, in `work`, killed
