@@ -92,21 +92,36 @@ pub fn artifact(version: MuslVersion, arch: Arch) -> Result<PathBuf> {
     Ok(tarball)
 }
 
-/// What an artifact is made of besides the CLI, read once: the loader, its build stamp and the
-/// commit (a check packs twice from the same inputs while others may relink or commit).
+/// The docs a user needs, in `share/doc/stormless/`.
+const USER_DOCS: [&str; 2] = ["deploy.md", "tables.md"];
+
+/// What an artifact is made of besides the CLI, read once: the loader, its build stamp, the
+/// commit and the docs (a check packs twice from the same inputs while others may relink or commit).
 struct Inputs {
     version: MuslVersion,
     arch: Arch,
     loader: Vec<u8>,
     fingerprint: String,
     commit: String,
+    /// The user docs by name, from `docs/`.
+    docs: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Inputs {
     fn read(version: MuslVersion, arch: Arch) -> Result<Inputs> {
         let (loader, fingerprint) = tree_loader(version, arch)?;
         let commit = output(Command::new("git").current_dir(workspace_root()).args(["rev-parse", "HEAD"]))?;
-        Ok(Inputs { version, arch, loader, fingerprint, commit: commit.trim().to_string() })
+        let docs = USER_DOCS
+            .iter()
+            .map(|doc| {
+                Ok((
+                    *doc,
+                    fs::read(workspace_root().join("docs").join(doc))
+                        .with_context(|| format!("docs/{doc} is missing"))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Inputs { version, arch, loader, fingerprint, commit: commit.trim().to_string(), docs })
     }
 }
 
@@ -220,10 +235,9 @@ fn pack(inputs: &Inputs, cli: &Path, tarball: &Path) -> Result<()> {
     let top = stage_root.join(&name);
     put(&top.join("lib").join(arch.ldso_name()), loader, 0o755)?;
     put(&top.join("bin/stormless"), &fs::read(cli)?, 0o755)?;
-    let docs = workspace_root().join("docs");
     let doc_dir = top.join("share/doc/stormless");
-    for doc in ["deploy.md", "tables.md"] {
-        put(&doc_dir.join(doc), &fs::read(docs.join(doc)).with_context(|| format!("docs/{doc} is missing"))?, 0o644)?;
+    for (doc, bytes) in &inputs.docs {
+        put(&doc_dir.join(doc), bytes, 0o644)?;
     }
     put(&doc_dir.join("README"), readme(version, arch, &name)?.as_bytes(), 0o644)?;
     let info = format!(
