@@ -86,11 +86,13 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
     }
 
     // The store (docs/store.md): CPython 3.11 and its C libraries built
-    // Nix-style against the sysroot, cached by recipe hash; the import check
-    // under both loaders, without and with tables. x86_64 only so far, and
-    // for the newest musl version asked for: a cold store costs about 10
-    // minutes of the 2-core machine per version (docs/store.md), the other
-    // is `cargo xtask store --musl 1.2.3 --full`.
+    // Nix-style against the sysroot, cached by recipe hash, with the locked
+    // musllinux wheels (numpy, Pillow, pytest); the import checks under both
+    // loaders, without and with tables, and the default selections of
+    // CPython's, numpy's and Pillow's tests compared per test id. x86_64
+    // only, for the newest musl version asked for: a cold store costs about
+    // 10 minutes of the 2-core machine per version and the suites about 4
+    // (docs/store.md); the rest is `cargo xtask store --full`.
     if arches.contains(&Arch::X86_64) {
         let v = *versions.iter().max().expect("at least one musl version");
         store::ensure(v, Arch::X86_64)?;
