@@ -92,6 +92,9 @@ enum Command {
         /// Only the suite's check of the scale harness: tiny workloads, counts, no times.
         #[arg(long)]
         check: bool,
+        /// With --workload store-n: these N instead of the configuration's (a comma-separated list).
+        #[arg(long, value_delimiter = ',')]
+        n: Option<Vec<usize>>,
     },
     /// Boot Debian's kernel under qemu-system with an initramfs whose every program starts through the
     /// loader; judged by the console markers (logs in target/stormless/boot/).
@@ -195,12 +198,15 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Test { arch, musl } => test::suite(&arch.0, &musl.0),
-        Command::Bench { arch, musl, runs, workload, config, fs, concurrency, latency_us, json, check } => {
+        Command::Bench { arch, musl, runs, workload, config, fs, concurrency, latency_us, json, check, n } => {
             if check {
                 return musl.0.iter().try_for_each(|v| scale::check::suite_check(*v));
             }
             if let Some(workload) = workload {
-                let opts = scale::Options { workload, fs, concurrency, json, runs, config, latency_us };
+                if n.as_ref().is_some_and(|n| n.contains(&0)) {
+                    anyhow::bail!("--n: every N must be at least 1");
+                }
+                let opts = scale::Options { workload, fs, concurrency, json, runs, config, latency_us, sizes: n };
                 return scale::run(&opts, &arch.0, &musl.0);
             }
             for v in &musl.0 {

@@ -88,6 +88,8 @@ pub struct Options {
     pub runs: Option<usize>,
     pub config: Config,
     pub latency_us: u64,
+    /// store-n: the N to run instead of the configuration's.
+    pub sizes: Option<Vec<usize>>,
 }
 
 /// One size of a workload, started four ways (in [`Variant::ALL`]'s order).
@@ -144,7 +146,11 @@ pub(crate) fn prepare(opts: &Options, base: &Tree) -> Result<Vec<Case>> {
     let scale = arch_dir(base.version, base.arch).join("scale").join(opts.workload.name());
     match opts.workload {
         WorkloadKind::StoreN => {
-            let ns: &[usize] = if opts.config == Config::Tiny { &[4] } else { &[10, 20, 40, 80, 160] };
+            let ns: &[usize] = match (&opts.sizes, opts.config) {
+                (Some(ns), _) => ns,
+                (None, Config::Tiny) => &[4],
+                (None, _) => &[10, 20, 40, 80, 160],
+            };
             ns.iter()
                 .map(|&n| {
                     let root = scale.join(format!("n{n}"));

@@ -55,14 +55,17 @@ pub fn tree_of(base: &Tree, variant: Variant) -> Tree {
 }
 
 /// Compile every object (and the program) with `tree`'s compiler into
-/// `objs`, two at a time; an object newer than its source is kept.
-fn compile(tree: &Tree, workload: &Workload, objs: &Path) -> Result<()> {
+/// `objs`, two at a time; an object whose source (with the flags, written
+/// into it as a comment) is unchanged is kept. Whether any was compiled.
+fn compile(tree: &Tree, workload: &Workload, objs: &Path) -> Result<bool> {
     std::fs::create_dir_all(objs)?;
-    let mut jobs: Vec<(String, &str)> =
-        workload.objects.iter().map(|o| (stem(&o.file).to_string(), o.source.as_str())).collect();
+    let flags = format!("/* {} {} */\n", tree.cc().display(), workload.cflags.join(" "));
+    let mut jobs: Vec<(String, String)> =
+        workload.objects.iter().map(|o| (stem(&o.file).to_string(), format!("{flags}{}", o.source))).collect();
     if let Some(p) = &workload.program {
-        jobs.push(("main".into(), p.as_str()));
+        jobs.push(("main".into(), format!("{flags}{p}")));
     }
+    let compiled = std::sync::atomic::AtomicBool::new(false);
     let jobs = std::sync::Mutex::new(jobs.into_iter());
     let failure = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
@@ -75,7 +78,8 @@ fn compile(tree: &Tree, workload: &Workload, objs: &Path) -> Result<()> {
                 if fresh {
                     continue;
                 }
-                let done = std::fs::write(&c, source).map_err(anyhow::Error::from).and_then(|_| {
+                compiled.store(true, std::sync::atomic::Ordering::Relaxed);
+                let done = std::fs::write(&c, &source).map_err(anyhow::Error::from).and_then(|_| {
                     output(
                         Command::new(tree.cc())
                             .args(["-O1", "-fPIC", "-c", "-o"])
@@ -95,20 +99,28 @@ fn compile(tree: &Tree, workload: &Workload, objs: &Path) -> Result<()> {
     });
     match failure.into_inner().unwrap() {
         Some(e) => Err(e.context(format!("compiling with {}", tree.cc().display()))),
-        None => Ok(()),
+        None => Ok(compiled.into_inner()),
     }
 }
 
 /// Build `variant` of `workload` under `root` (`<root>/<variant>`), from
-/// objects compiled into `<root>/objs-<tree>`; remade on every call.
+/// objects compiled into `<root>/objs-<tree>`; relinked when an object was
+/// compiled or the layout changed (`<variant>/.built` holds what was linked).
 pub fn build(base: &Tree, workload: &Workload, root: &Path, variant: Variant) -> Result<Built> {
     let tree = tree_of(base, variant);
     if !tree.is_complete() {
         bail!("no complete {} tree at {}", tree.loader.tree_dir(), tree.root.display());
     }
     let objs = root.join(format!("objs-{}", tree.loader.tree_dir()));
-    compile(&tree, workload, &objs)?;
+    let compiled = compile(&tree, workload, &objs)?;
     let out = root.join(variant.name());
+    let layout: Vec<(&str, &str, &[String], bool)> =
+        workload.objects.iter().map(|o| (o.file.as_str(), o.package.as_str(), o.needs.as_slice(), o.module)).collect();
+    let stamp = format!("{:?} {:?} {}\n", tree.ldso(), layout, workload.program.is_some());
+    let stamp_file = out.join(".built");
+    if !compiled && std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
+        return Ok(built_paths(workload, &out));
+    }
     crate::util::remove_dir(&out)?;
     let floor = out.join("lib");
     let dir_of = |o: &Object| {
@@ -164,7 +176,23 @@ pub fn build(base: &Tree, workload: &Workload, root: &Path, variant: Variant) ->
     if variant == Variant::OursTables {
         embed(&out)?;
     }
-    Ok(Built { root: out, program, modules })
+    std::fs::write(&stamp_file, stamp)?;
+    let built = built_paths(workload, &out);
+    debug_assert_eq!((&built.program, &built.modules), (&program, &modules));
+    Ok(built)
+}
+
+/// Where `build` puts the program and the modules.
+/// (Modules stay in their own store directories in every variant, the floor's too.)
+fn built_paths(workload: &Workload, out: &Path) -> Built {
+    let modules = workload
+        .objects
+        .iter()
+        .filter(|o| o.module)
+        .map(|o| (stem(&o.file).to_string(), out.join("store").join(&o.package).join("lib").join(&o.file)))
+        .collect();
+    let program = workload.program.as_ref().map(|_| out.join("bin").join("main"));
+    Built { root: out.to_path_buf(), program, modules }
 }
 
 /// `stormless embed DIR` (the release CLI, which `cargo xtask build` makes).

@@ -17,6 +17,7 @@ fn options(workload: WorkloadKind) -> Options {
         runs: Some(1),
         config: Config::Tiny,
         latency_us: 0,
+        sizes: None,
     }
 }
 
