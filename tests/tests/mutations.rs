@@ -64,15 +64,6 @@ enum When {
 /// Known failures. Entries marked `TODO(issue 15)` are crashes of ours the loader still has to
 /// turn into reports; they are listed so the rest of the corpus guards everything else.
 const EXCEPTIONS: &[Exception] = &[
-    // TODO(issue 15): DT_JMPREL of the main program pointing nowhere (all ones): read in
-    // do_relocs_native without a check (SIGSEGV); musl reports "unsupported relocation type".
-    Exception {
-        id: "hello/dyn.DT_JMPREL=max",
-        arch: "*",
-        mode: "program",
-        when: When::Always,
-        reason: "TODO(issue 15): main program relocations not bounds-checked (do_relocs_native)",
-    },
     // Running a program (or a library's constructors through dlopen) executes code and follows
     // pointers the mutated file supplies: DT_INIT, DT_INIT_ARRAY/DT_FINI_ARRAY entries, a GOT left
     // unrelocated because a relocation table was dropped or shortened, the program's own
