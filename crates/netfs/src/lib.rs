@@ -70,11 +70,20 @@ impl Mounted {
     /// Unmount, wait for the server's threads, and return the final counts.
     pub fn finish(self) -> Result<Snapshot> {
         let counters = self.counters.clone();
-        if self.stopped() {
+        let stopped = if self.stopped() {
             // Unmounted from outside (`umount`): nothing left to unmount.
-            self.session.join().context("the server stopped with an error")?;
+            self.session.join()
         } else {
-            self.session.umount_and_join().context("the server did not stop cleanly")?;
+            self.session.umount_and_join()
+        };
+        match stopped {
+            Ok(()) => {}
+            // A server thread blocked reading /dev/fuse while the unmount
+            // ends the connection gets ECONNABORTED instead of fuser's
+            // expected ENODEV (seen with K = 64 starts and 8 threads): the
+            // session ended all the same.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {}
+            Err(e) => return Err(e).context("the server did not stop cleanly"),
         }
         Ok(counters.snapshot())
     }

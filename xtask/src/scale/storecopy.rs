@@ -91,12 +91,24 @@ pub fn floor_copy(store: &Store) -> Result<Store> {
         if !patchelf.is_file() {
             bail!("no {} (cargo xtask setup installs it)", patchelf.display());
         }
+        // Each package's `lib`, and the libraries wheels carry beside their
+        // modules (auditwheel's `<package>.libs`, reached through `$ORIGIN`).
+        let mut libdirs: Vec<PathBuf> = Vec::new();
         for package in fs::read_dir(&copy.root)? {
             let libdir = package?.path().join("lib");
-            if !libdir.is_dir() || libdir == lib {
-                continue;
+            if libdir.is_dir() && libdir != lib {
+                libdirs.push(libdir);
             }
-            // Each package's libraries (files and their links), not its modules' subdirectories.
+        }
+        for dir in crate::bench::files_under(&copy.root)?.iter().filter_map(|f| f.parent()) {
+            if dir.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".libs"))
+                && !libdirs.iter().any(|d| d == dir)
+            {
+                libdirs.push(dir.to_path_buf());
+            }
+        }
+        for libdir in libdirs {
+            // The libraries (files and their links), not the modules' subdirectories.
             for entry in fs::read_dir(&libdir)? {
                 let entry = entry?;
                 let name = entry.file_name();
