@@ -114,8 +114,10 @@ pub fn suite(arches: &[Arch], versions: &[MuslVersion]) -> Result<()> {
     // x86_64 (tests/tests/install.rs). The boot images below are made from these artifacts.
     say("test: release artifacts");
     crate::dist::run_dist(&MuslVersion::ALL, arches, true)?;
-    say(format!("test: install and uninstall under musl {}", versions[0]));
-    harness_target(versions[0], arches, "install")?;
+    for v in versions {
+        say(format!("test: the release artifacts, install and uninstall under musl {v}"));
+        harness_target(*v, arches, "install")?;
+    }
 
     // A whole userland booted through each loader under qemu-system (qemu/,
     // xtask/src/boot.rs), per arch: once, with the first musl version asked for.
