@@ -30,6 +30,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("linux-libc-dev", "Linux headers busybox's applets include (real-programs test, x86_64)"),
     ("linux-libc-dev-arm64-cross", "the same Linux headers for aarch64 (real-programs test)"),
     ("linux-libc-dev-armhf-cross", "the same Linux headers for armv7 (real-programs test)"),
+    ("libc6-dev-armhf-cross", "armhf glibc's libc.a: the release's static armv7 `stormless` (cargo xtask dist)"),
     ("tcl", "tclsh generates sqlite3's amalgamation (real-programs test)"),
     ("g++", "libfuzzer-sys compiles libFuzzer (fuzzing the resolution-table decoder)"),
     ("perl", "OpenSSL's Configure (the store, docs/store.md)"),
