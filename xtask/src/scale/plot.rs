@@ -191,6 +191,7 @@ fn two_panels(
                     .configure_mesh()
                     .x_desc(x_desc)
                     .y_desc(y_desc)
+                    .light_line_style(WHITE)
                     .x_label_formatter(&|x| format!("{x:.0}"))
                     .y_label_formatter(&|y| if y.abs() >= 100.0 { format!("{y:.0}") } else { format!("{y:.1}") })
                     .draw()
