@@ -172,14 +172,17 @@ pub fn compare(s: &ArchStore, version: MuslVersion, suite: Suite) -> Result<()> 
         report.push(format!("  {who}: {}, {seconds:.0} s", suites::tally(&outcomes)));
         results.push((who, outcomes));
     }
+    let views: Vec<(&str, &Outcomes)> = results.iter().map(|(w, o)| (*w, o)).collect();
+    let (layout, differ): (Vec<String>, Vec<String>) =
+        suites::differences(&views).into_iter().partition(|d| suites::is_layout_sensitive(d));
+    for line in &layout {
+        report.push(format!("  LAYOUT-SENSITIVE (docs/store.md, point 7), differs: {line}"));
+    }
     let report = report.join("\n");
     eprintln!("{report}");
     let runs_dir = s.store.root.join("runs");
     fs::write(runs_dir.join(format!("suite-{}-{}.txt", suite.name(), s.arch)), format!("{report}\n"))?;
-    let first = &results[0].1;
-    sane(suite, first).with_context(|| format!("{} under {}", suite.name(), results[0].0))?;
-    let views: Vec<(&str, &Outcomes)> = results.iter().map(|(w, o)| (*w, o)).collect();
-    let differ = suites::differences(&views);
+    sane(suite, views[0].1).with_context(|| format!("{} under {}", suite.name(), views[0].0))?;
     ensure!(
         differ.is_empty(),
         "{} test id(s) differ between the loaders (outcomes under {}; the runs' files are in {}):\n{}",
