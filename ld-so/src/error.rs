@@ -75,15 +75,6 @@ pub fn relocation_outside(dso: *const u8, offset: usize) -> Result<(), Abort> {
     stop_at_runtime()
 }
 
-/// The program's relocation tables do not lie in what the kernel mapped:
-/// reported, then [`stop_at_runtime`].
-#[cold]
-#[inline(never)]
-pub fn relocation_tables_outside(dso: *const u8) -> Result<(), Abort> {
-    dl_error!("Error relocating %s: relocation table outside the object", c(dso));
-    stop_at_runtime()
-}
-
 /// A copy relocation whose symbol's bytes do not lie inside the defining
 /// object's mapping: reported, then [`stop_at_runtime`].
 #[cold]

@@ -338,22 +338,17 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
         let d = unsafe { &mut *p };
         if !d.relocated {
             let dy = d.decoded();
-            if d.kernel_mapped && !tables_in_mapping(d, &dy) {
-                // Nothing of it is relocated: startup goes on to report the rest, then exits 127.
-                error::relocation_tables_outside(d.name)?;
+            let (jmprel, jmprel_size) = (d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ));
+            if dy.get(DT_PLTREL) == DT_RELA {
+                relocs::<3>(p, jmprel, jmprel_size)?;
             } else {
-                let (jmprel, jmprel_size) = (d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ));
-                if dy.get(DT_PLTREL) == DT_RELA {
-                    relocs::<3>(p, jmprel, jmprel_size)?;
-                } else {
-                    relocs::<2>(p, jmprel, jmprel_size)?;
-                }
-                relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
-                relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
-                let relr = dy.get(DT_RELR);
-                if relr != 0 {
-                    do_relr(d, relr, dy.get(DT_RELRSZ))?;
-                }
+                relocs::<2>(p, jmprel, jmprel_size)?;
+            }
+            relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
+            relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
+            let relr = dy.get(DT_RELR);
+            if relr != 0 {
+                do_relr(d, relr, dy.get(DT_RELRSZ))?;
             }
             if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
@@ -370,21 +365,6 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
         p = d.next;
     }
     Ok(())
-}
-
-/// Whether the relocation tables of what the kernel mapped (the program)
-/// lie in its mapping: `map_library` checked every other object's, and for
-/// the program these few comparisons replace that check. Out of line: once
-/// per start.
-#[inline(never)]
-fn tables_in_mapping(d: &Dso, dy: &crate::dso::Decoded) -> bool {
-    [(DT_JMPREL, DT_PLTRELSZ), (DT_REL, DT_RELSZ), (DT_RELA, DT_RELASZ), (DT_RELR, DT_RELRSZ)].into_iter().all(
-        |(table, size)| {
-            let (start, len) = (d.laddr(dy.get(table)), dy.get(size));
-            let off = start.wrapping_sub(d.map);
-            len == 0 || (off <= d.map_len && len <= d.map_len - off)
-        },
-    )
 }
 
 /// [`do_relocs`], except for an empty table of the form the arch does not

@@ -64,6 +64,19 @@ enum When {
 /// Known failures. Entries marked `TODO(issue 15)` are crashes of ours the loader still has to
 /// turn into reports; they are listed so the rest of the corpus guards everything else.
 const EXCEPTIONS: &[Exception] = &[
+    // A program the kernel mapped and runs is trusted as the kernel trusts it: running an
+    // untrusted program runs its code anyway. Checking its relocation tables against its mapping
+    // (36 instructions at every start) cost 0.9 % of qemu-aarch64's instructions for `hello`
+    // (measured: 49.20 M -> 49.63 M; each translated guest instruction costs ~12 k of qemu's). The
+    // files a user points the loader at without running them, `--list` and command mode, are
+    // loaded by map_library, which checks every table; those modes of this mutation pass.
+    Exception {
+        id: "hello/dyn.DT_JMPREL=max",
+        arch: "*",
+        mode: "program",
+        when: When::Always,
+        reason: "the kernel-mapped program's relocation tables are trusted, as its code is (a check costs 0.9 % of qemu startup)",
+    },
     // Running a program (or a library's constructors through dlopen) executes code and follows
     // pointers the mutated file supplies: DT_INIT, DT_INIT_ARRAY/DT_FINI_ARRAY entries, a GOT left
     // unrelocated because a relocation table was dropped or shortened, the program's own
