@@ -223,6 +223,15 @@ fn install(args: &InstallArgs) -> Result<()> {
             release.describe()
         );
     }
+    // A rename gives the name a new file: other hard links would keep musl's own loader.
+    let links = std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&target.real)?);
+    if links > 1 {
+        bail!(
+            "refusing: {} has {links} hard links, which would keep the old loader; make the other names \
+             symbolic links first; the root is unchanged",
+            target.shown()
+        );
+    }
     match &kept {
         // Another stormless release's loader may be replaced; the original stays kept. Anything
         // else changed the file since it was kept (a package upgrade): which is right is the
