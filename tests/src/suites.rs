@@ -336,6 +336,18 @@ pub fn is_layout_sensitive(difference: &str) -> bool {
     })
 }
 
+/// [`differences`] split into the layout-sensitive ones and the rest. A
+/// layout-sensitive failure also changes the suite's exit status
+/// (`<suite>::exit`): when nothing else differs, that difference goes with it.
+pub fn split_layout_sensitive(differences: Vec<String>, suite: &str) -> (Vec<String>, Vec<String>) {
+    let (mut layout, mut rest): (Vec<String>, Vec<String>) =
+        differences.into_iter().partition(|d| is_layout_sensitive(d));
+    if !layout.is_empty() && rest.len() == 1 && rest[0].starts_with(&format!("{suite}::exit: ")) {
+        layout.append(&mut rest);
+    }
+    (layout, rest)
+}
+
 /// Every id whose outcome is not the same in all `runs` (an id missing from
 /// a run counts as `absent`), as `<id>: <who> <outcome>, <who> <outcome>…`.
 pub fn differences(runs: &[(&str, &Outcomes)]) -> Vec<String> {
@@ -413,6 +425,17 @@ mod tests {
             "numpy.linalg.tests.test_linalg.TestCholesky::test_basic_property[True-float64-shape3]: reference failed"
         ));
         assert!(!is_layout_sensitive("numpy.linalg.tests.test_linalg.TestQR::test_qr_empty: reference failed"));
+        let cholesky = "numpy.linalg.tests.test_linalg.TestCholesky::test_basic_property[True-float32-shape3]: \
+                        reference failed, ours passed";
+        let exit = "numpy::exit: reference 1, ours 0";
+        let other = "numpy.fft.tests.test_helper.T::t: reference passed, ours failed";
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(split_layout_sensitive(lines(&[cholesky, exit]), "numpy"), (lines(&[cholesky, exit]), vec![]));
+        assert_eq!(split_layout_sensitive(lines(&[exit]), "numpy"), (vec![], lines(&[exit])));
+        assert_eq!(
+            split_layout_sensitive(lines(&[cholesky, exit, other]), "numpy"),
+            (lines(&[cholesky]), lines(&[exit, other]))
+        );
         assert!(tab_lines("t1 passed\n").is_err() && tab_lines("t\tpassed\nt\tfailed\n").is_err());
     }
 

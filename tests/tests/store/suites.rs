@@ -173,14 +173,7 @@ pub fn compare(s: &ArchStore, version: MuslVersion, suite: Suite) -> Result<()> 
         results.push((who, outcomes));
     }
     let views: Vec<(&str, &Outcomes)> = results.iter().map(|(w, o)| (*w, o)).collect();
-    let (mut layout, mut differ): (Vec<String>, Vec<String>) =
-        suites::differences(&views).into_iter().partition(|d| suites::is_layout_sensitive(d));
-    // A layout-sensitive failure also changes the suite's exit status: when
-    // nothing else differs, that difference is the same one.
-    let exit = format!("{}::exit: ", suite.name());
-    if !layout.is_empty() && differ.len() == 1 && differ[0].starts_with(&exit) {
-        layout.append(&mut differ);
-    }
+    let (layout, differ) = suites::split_layout_sensitive(suites::differences(&views), suite.name());
     for line in &layout {
         report.push(format!("  LAYOUT-SENSITIVE (docs/store.md, point 7), differs: {line}"));
     }
