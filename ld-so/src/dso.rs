@@ -330,8 +330,7 @@ impl Dso {
         let end = self.map.wrapping_add(self.map_len);
         self.nsyms = end.saturating_sub(self.syms) / Sym::SIZE;
         // DT_STRSZ ends the table with its NUL; the mapping bounds a hostile one.
-        let strsz_tag = stormless_elf::consts::DT_STRSZ as usize;
-        let strsz = if d.has(strsz_tag) { d.get(strsz_tag) } else { usize::MAX };
+        let strsz = if d.has(DT_STRSZ) { d.get(DT_STRSZ) } else { usize::MAX };
         self.strsz = strsz.min(end.saturating_sub(self.strings)).max(1);
     }
 

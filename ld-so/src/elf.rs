@@ -6,78 +6,78 @@ use crate::mem;
 pub const WORD: usize = core::mem::size_of::<usize>();
 const IS64: bool = WORD == 8;
 
-pub const PT_LOAD: u32 = 1;
-pub const PT_DYNAMIC: u32 = 2;
-pub const PT_INTERP: u32 = 3;
-pub const PT_NOTE: u32 = 4;
-pub const PT_PHDR: u32 = 6;
-pub const PT_TLS: u32 = 7;
-pub const PT_GNU_STACK: u32 = 0x6474_e551;
-pub const PT_GNU_RELRO: u32 = 0x6474_e552;
-pub const PF_X: u32 = 1;
-pub const PF_W: u32 = 2;
-pub const PF_R: u32 = 4;
+// The ELF vocabulary is crates/elf's (one table of numbers for the loader and
+// the CLI). Tags, flags and auxv types the loader uses as indices and masks of
+// native words are its values at that width.
+use stormless_elf::consts as elf;
+pub use stormless_elf::consts::{
+    ET_DYN, ET_EXEC, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_GNU_STACK, PT_INTERP, PT_LOAD, PT_NOTE, PT_PHDR,
+    PT_TLS, SHN_UNDEF, STB_LOCAL, STB_WEAK, STT_TLS,
+};
 
-pub const ET_EXEC: u16 = 2;
-pub const ET_DYN: u16 = 3;
+macro_rules! native_word {
+    ($($name:ident),* $(,)?) => { $(pub const $name: usize = elf::$name as usize;)* };
+}
+native_word!(
+    DT_NULL,
+    DT_NEEDED,
+    DT_PLTRELSZ,
+    DT_PLTGOT,
+    DT_HASH,
+    DT_STRTAB,
+    DT_STRSZ,
+    DT_SYMTAB,
+    DT_RELA,
+    DT_RELASZ,
+    DT_INIT,
+    DT_FINI,
+    DT_RPATH,
+    DT_REL,
+    DT_RELSZ,
+    DT_PLTREL,
+    DT_DEBUG,
+    DT_TEXTREL,
+    DT_BIND_NOW,
+    DT_FLAGS,
+    DF_BIND_NOW,
+    DT_JMPREL,
+    DT_INIT_ARRAY,
+    DT_FINI_ARRAY,
+    DT_INIT_ARRAYSZ,
+    DT_FINI_ARRAYSZ,
+    DT_RUNPATH,
+    DT_RELRSZ,
+    DT_RELR,
+    DT_GNU_HASH,
+    DT_VERSYM,
+    DT_FLAGS_1,
+    DF_1_NOW,
+);
+native_word!(
+    AT_PHDR,
+    AT_PHENT,
+    AT_PHNUM,
+    AT_PAGESZ,
+    AT_BASE,
+    AT_ENTRY,
+    AT_UID,
+    AT_EUID,
+    AT_GID,
+    AT_EGID,
+    AT_HWCAP,
+    AT_SECURE,
+    AT_SYSINFO,
+    AT_SYSINFO_EHDR,
+    AT_EXECFN,
+);
 
-pub const DT_NULL: usize = 0;
-pub const DT_NEEDED: usize = 1;
-pub const DT_PLTRELSZ: usize = 2;
-pub const DT_PLTGOT: usize = 3;
-pub const DT_HASH: usize = 4;
-pub const DT_STRTAB: usize = 5;
-pub const DT_SYMTAB: usize = 6;
-pub const DT_RELA: usize = 7;
-pub const DT_RELASZ: usize = 8;
-pub const DT_INIT: usize = 12;
-pub const DT_FINI: usize = 13;
-pub const DT_RPATH: usize = 15;
-pub const DT_REL: usize = 17;
-pub const DT_RELSZ: usize = 18;
-pub const DT_PLTREL: usize = 20;
-pub const DT_DEBUG: usize = 21;
-pub const DT_TEXTREL: usize = 22;
-pub const DT_BIND_NOW: usize = 24;
-pub const DT_FLAGS: usize = 30;
-pub const DF_BIND_NOW: usize = 8;
-pub const DT_JMPREL: usize = 23;
-pub const DT_INIT_ARRAY: usize = 25;
-pub const DT_FINI_ARRAY: usize = 26;
-pub const DT_INIT_ARRAYSZ: usize = 27;
-pub const DT_FINI_ARRAYSZ: usize = 28;
-pub const DT_RUNPATH: usize = 29;
-pub const DT_RELRSZ: usize = 35;
-pub const DT_RELR: usize = 36;
-pub const DT_GNU_HASH: usize = 0x6fff_fef5;
-pub const DT_VERSYM: usize = 0x6fff_fff0;
-pub const DT_FLAGS_1: usize = 0x6fff_fffb;
-pub const DF_1_NOW: usize = 1;
-
-pub const STB_LOCAL: u8 = 0;
-pub const STB_WEAK: u8 = 2;
-pub const STT_TLS: u8 = 6;
-pub const SHN_UNDEF: u16 = 0;
 /// musl's OK_TYPES: NOTYPE, OBJECT, FUNC, COMMON, TLS.
-pub const OK_TYPES: u32 = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 5 | 1 << 6;
+pub const OK_TYPES: u32 =
+    1 << elf::STT_NOTYPE | 1 << elf::STT_OBJECT | 1 << elf::STT_FUNC | 1 << elf::STT_COMMON | 1 << elf::STT_TLS;
 /// musl's OK_BINDS: GLOBAL, WEAK, GNU_UNIQUE.
-pub const OK_BINDS: u32 = 1 << 1 | 1 << 2 | 1 << 10;
+pub const OK_BINDS: u32 = 1 << elf::STB_GLOBAL | 1 << elf::STB_WEAK | 1 << elf::STB_GNU_UNIQUE;
 
-pub const AT_PHDR: usize = 3;
-pub const AT_PHENT: usize = 4;
-pub const AT_PHNUM: usize = 5;
-pub const AT_PAGESZ: usize = 6;
-pub const AT_BASE: usize = 7;
-pub const AT_ENTRY: usize = 9;
-pub const AT_UID: usize = 11;
-pub const AT_EUID: usize = 12;
-pub const AT_GID: usize = 13;
-pub const AT_EGID: usize = 14;
-pub const AT_HWCAP: usize = 16;
-pub const AT_SECURE: usize = 23;
-pub const AT_SYSINFO: usize = 32;
-pub const AT_SYSINFO_EHDR: usize = 33;
-pub const AT_EXECFN: usize = 31;
+/// musl's AUX_CNT: the auxv entries it keeps (types below this).
 pub const AUX_CNT: usize = 38;
 
 /// The ELF header fields the loader uses.

@@ -135,6 +135,24 @@ pub const SHN_ABS: u16 = 0xfff1;
 pub const SHN_COMMON: u16 = 0xfff2;
 pub const SHN_XINDEX: u16 = 0xffff;
 
+// Auxiliary vector entry types (a_type), System V ABI and Linux
+pub const AT_NULL: u64 = 0;
+pub const AT_PHDR: u64 = 3;
+pub const AT_PHENT: u64 = 4;
+pub const AT_PHNUM: u64 = 5;
+pub const AT_PAGESZ: u64 = 6;
+pub const AT_BASE: u64 = 7;
+pub const AT_ENTRY: u64 = 9;
+pub const AT_UID: u64 = 11;
+pub const AT_EUID: u64 = 12;
+pub const AT_GID: u64 = 13;
+pub const AT_EGID: u64 = 14;
+pub const AT_HWCAP: u64 = 16;
+pub const AT_SECURE: u64 = 23;
+pub const AT_EXECFN: u64 = 31;
+pub const AT_SYSINFO: u64 = 32;
+pub const AT_SYSINFO_EHDR: u64 = 33;
+
 /// The symbol index that ends a SysV hash chain and that means "no symbol".
 pub const STN_UNDEF: u32 = 0;
 

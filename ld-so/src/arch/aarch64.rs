@@ -7,8 +7,8 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 94;
 }
 
-/// `R_AARCH64_RELATIVE`.
-pub const R_RELATIVE: u32 = 1027;
+/// The relative relocation, which stage 1 applies.
+pub const R_RELATIVE: u32 = stormless_elf::reloc::aarch64::RELATIVE;
 
 /// The relocation kind in an `r_info` word (ELF64: the low 32 bits, as musl masks them).
 #[inline(always)]
@@ -99,20 +99,23 @@ pub fn trap() -> ! {
 /// but ABS64 are 1024..=1031: one table lookup instead of a compare tree.
 #[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
-    const FROM_1024: [Kind; 8] = [
-        Kind::Copy,     // R_AARCH64_COPY
-        Kind::Got,      // R_AARCH64_GLOB_DAT
-        Kind::Plt,      // R_AARCH64_JUMP_SLOT
-        Kind::Relative, // R_AARCH64_RELATIVE
-        Kind::DtpMod,   // R_AARCH64_TLS_DTPMOD64
-        Kind::DtpOff,   // R_AARCH64_TLS_DTPREL64
-        Kind::TpOff,    // R_AARCH64_TLS_TPREL64
-        Kind::TlsDesc,  // R_AARCH64_TLSDESC
-    ];
-    match FROM_1024.get(t.wrapping_sub(1024) as usize) {
+    use stormless_elf::reloc::aarch64 as r;
+    // The types from COPY to TLSDESC are consecutive: one table lookup.
+    const FROM_COPY: [Kind; 8] =
+        [Kind::Copy, Kind::Got, Kind::Plt, Kind::Relative, Kind::DtpMod, Kind::DtpOff, Kind::TpOff, Kind::TlsDesc];
+    const _: () = assert!(
+        r::GLOB_DAT == r::COPY + 1
+            && r::JUMP_SLOT == r::COPY + 2
+            && r::RELATIVE == r::COPY + 3
+            && r::TLS_DTPMOD64 == r::COPY + 4
+            && r::TLS_DTPREL64 == r::COPY + 5
+            && r::TLS_TPREL64 == r::COPY + 6
+            && r::TLSDESC == r::COPY + 7
+    );
+    match FROM_COPY.get(t.wrapping_sub(r::COPY) as usize) {
         Some(&kind) => kind,
-        None if t == 257 => Kind::Symbolic, // R_AARCH64_ABS64
-        None if t == 0 => Kind::None,
+        None if t == r::ABS64 => Kind::Symbolic,
+        None if t == r::NONE => Kind::None,
         None => Kind::Unknown,
     }
 }

@@ -9,8 +9,8 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 248;
 }
 
-/// `R_ARM_RELATIVE`.
-pub const R_RELATIVE: u32 = 23;
+/// The relative relocation, which stage 1 applies.
+pub const R_RELATIVE: u32 = stormless_elf::reloc::arm::RELATIVE;
 
 /// The relocation kind in an `r_info` word (ELF32: the low byte).
 #[inline(always)]
@@ -108,20 +108,23 @@ pub fn trap() -> ! {
 /// ABS32 and TLS_DESC are 17..=23: one table lookup instead of a compare tree.
 #[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
-    const FROM_17: [Kind; 7] = [
-        Kind::DtpMod,   // R_ARM_TLS_DTPMOD32
-        Kind::DtpOff,   // R_ARM_TLS_DTPOFF32
-        Kind::TpOff,    // R_ARM_TLS_TPOFF32
-        Kind::Copy,     // R_ARM_COPY
-        Kind::Got,      // R_ARM_GLOB_DAT
-        Kind::Plt,      // R_ARM_JUMP_SLOT
-        Kind::Relative, // R_ARM_RELATIVE
-    ];
-    match FROM_17.get(t.wrapping_sub(17) as usize) {
+    use stormless_elf::reloc::arm as r;
+    // The types from TLS_DTPMOD32 to RELATIVE are consecutive: one table lookup.
+    const FROM_TLS_DTPMOD32: [Kind; 7] =
+        [Kind::DtpMod, Kind::DtpOff, Kind::TpOff, Kind::Copy, Kind::Got, Kind::Plt, Kind::Relative];
+    const _: () = assert!(
+        r::TLS_DTPOFF32 == r::TLS_DTPMOD32 + 1
+            && r::TLS_TPOFF32 == r::TLS_DTPMOD32 + 2
+            && r::COPY == r::TLS_DTPMOD32 + 3
+            && r::GLOB_DAT == r::TLS_DTPMOD32 + 4
+            && r::JUMP_SLOT == r::TLS_DTPMOD32 + 5
+            && r::RELATIVE == r::TLS_DTPMOD32 + 6
+    );
+    match FROM_TLS_DTPMOD32.get(t.wrapping_sub(r::TLS_DTPMOD32) as usize) {
         Some(&kind) => kind,
-        None if t == 2 => Kind::Symbolic, // R_ARM_ABS32
-        None if t == 13 => Kind::TlsDesc, // R_ARM_TLS_DESC
-        None if t == 0 => Kind::None,
+        None if t == r::ABS32 => Kind::Symbolic,
+        None if t == r::TLS_DESC => Kind::TlsDesc,
+        None if t == r::NONE => Kind::None,
         None => Kind::Unknown,
     }
 }

@@ -7,8 +7,8 @@ pub mod nr {
     pub const EXIT_GROUP: usize = 231;
 }
 
-/// `R_X86_64_RELATIVE`.
-pub const R_RELATIVE: u32 = 8;
+/// The relative relocation, which stage 1 applies.
+pub const R_RELATIVE: u32 = stormless_elf::reloc::x86_64::RELATIVE;
 
 /// The relocation kind in an `r_info` word (ELF64: the low 32 bits, as musl masks them).
 #[inline(always)]
@@ -114,18 +114,19 @@ pub fn trap() -> ! {
 /// musl's `arch/x86_64/reloc.h`: type numbers to kinds.
 #[inline(always)]
 pub fn reloc_kind(t: u32) -> Kind {
+    use stormless_elf::reloc::x86_64 as r;
     match t {
-        0 => Kind::None,
-        1 => Kind::Symbolic, // R_X86_64_64
-        2 => Kind::Offset32, // R_X86_64_PC32
-        5 => Kind::Copy,     // R_X86_64_COPY
-        6 => Kind::Got,      // R_X86_64_GLOB_DAT
-        7 => Kind::Plt,      // R_X86_64_JUMP_SLOT
-        8 => Kind::Relative, // R_X86_64_RELATIVE
-        16 => Kind::DtpMod,  // R_X86_64_DTPMOD64
-        17 => Kind::DtpOff,  // R_X86_64_DTPOFF64
-        18 => Kind::TpOff,   // R_X86_64_TPOFF64
-        36 => Kind::TlsDesc, // R_X86_64_TLSDESC
+        r::NONE => Kind::None,
+        r::R64 => Kind::Symbolic,
+        r::PC32 => Kind::Offset32,
+        r::COPY => Kind::Copy,
+        r::GLOB_DAT => Kind::Got,
+        r::JUMP_SLOT => Kind::Plt,
+        r::RELATIVE => Kind::Relative,
+        r::DTPMOD64 => Kind::DtpMod,
+        r::DTPOFF64 => Kind::DtpOff,
+        r::TPOFF64 => Kind::TpOff,
+        r::TLSDESC => Kind::TlsDesc,
         _ => Kind::Unknown,
     }
 }
