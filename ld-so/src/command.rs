@@ -32,6 +32,7 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     let st = state();
     // SAFETY: the kernel's stack: argc then argv.
     let argc = unsafe { *sp };
+    // SAFETY: argv follows argc on the kernel's stack.
     let argv_orig = unsafe { sp.add(1) } as *mut *mut c_char;
     let ldname = arg(argv_orig, 0);
     if bytes(ldname).ends_with(b"ldd") {
@@ -90,6 +91,7 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
             unsafe { *argv_orig.add(i) = core::ptr::null_mut() };
         }
     }
+    // SAFETY: i <= argc: at most the argv array's terminating null.
     let argv = unsafe { argv_orig.add(i) };
     // SAFETY: argv[-1] becomes the program's argc, as musl does.
     unsafe { *argv.sub(1) = (argc - i) as *mut c_char };

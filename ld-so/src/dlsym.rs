@@ -144,7 +144,7 @@ pub struct DlInfo {
 /// musl walks it, but never past the region map_library checked (`ghash_end`):
 /// a chain without its end bit stops there instead of reading on.
 fn count_syms(d: &Dso) -> usize {
-    // SAFETY (whole function): the hash tables of a loaded object, read within
+    // SAFETY: (the whole function) the hash tables of a loaded object, read within
     // the bounds map_library checked (the header and buckets; chains below
     // ghash_end).
     unsafe {

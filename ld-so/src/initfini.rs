@@ -52,7 +52,7 @@ pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::er
     if st.ldd_mode {
         return Ok(());
     }
-    // SAFETY (whole function): every pointer reached is a live Dso, and the
+    // SAFETY: (the whole function) every pointer reached is a live Dso, and the
     // loader lock (or startup) keeps the graph still.
     unsafe {
         // The queue's size, counted first as musl does, so that it is

@@ -13,6 +13,7 @@
 //! (resident memory natively; page faults and translation under qemu-user).
 //!
 #![cfg_attr(not(test), no_std)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

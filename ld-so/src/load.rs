@@ -572,8 +572,12 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let debug_name = if st.debug.libs { name_z(name) } else { None };
     let debug_name = z_ptr(&debug_name);
     if st.debug.libs {
-        let by: *const u8 =
-            if needed_by.is_null() { c"LD_PRELOAD".as_ptr().cast() } else { unsafe { (*needed_by).name } };
+        let by: *const u8 = if needed_by.is_null() {
+            c"LD_PRELOAD".as_ptr().cast()
+        } else {
+            // SAFETY: a non-null needed_by is the live requester.
+            unsafe { (*needed_by).name }
+        };
         crate::debug_libs!("find library=%s [needed by %s]", debug_name, by);
     }
     match search::classify_with(name, || st.ldso.name_bytes()) {
@@ -625,9 +629,12 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         }
     } else {
         // Already loaded under this short name (set only by searches)?
+        // SAFETY: head is the live main program; the list is still during a load.
         let mut p = unsafe { (*st.head).next };
         while !p.is_null() {
+            // SAFETY: p is a live Dso of the list.
             let d = unsafe { &*p };
+            // SAFETY: a short name points into the object's own NUL-terminated name.
             if !d.shortname.is_null() && unsafe { mem::cstr(d.shortname as usize) } == name {
                 crate::debug_libs!(" already loaded: %s", d.name);
                 return p;
@@ -652,6 +659,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         }
         let mut p = needed_by;
         while f == -1 && !p.is_null() {
+            // SAFETY: p walks needed_by links of live Dsos.
             let d = unsafe { &mut *p };
             match fixup_rpath(d) {
                 Err(()) => f = -2,
@@ -670,6 +678,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     }
     if fd < 0 {
         if st.debug.libs {
+            // SAFETY: strerror returns a static string for any errno.
             let why = unsafe { ffi::strerror(ffi::errno()) };
             crate::debug_libs!(" not found: %s (%s)", debug_name, why);
         }
@@ -684,8 +693,10 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         unsafe { ffi::close(fd) };
         return core::ptr::null_mut();
     };
+    // SAFETY: head is the live main program; the list is still during a load.
     let mut p = unsafe { (*st.head).next };
     while !p.is_null() {
+        // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if d.dev == dev && d.ino == ino {
             // Loaded before by pathname, found now by a search: make the short
@@ -750,6 +761,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return core::ptr::null_mut();
         }
     };
+    // SAFETY: p was just leaked from its box and appended: live, ours alone.
     let d = unsafe { &mut *p };
     if !d.tls.image.is_null() {
         st.tls_cnt += 1;
@@ -760,8 +772,8 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     append(p);
     crate::debug_libs!(" mapped %s at %p", d.name, d.base as *const c_void);
     if st.ldd_mode {
-        // SAFETY: C strings and a pointer for %p.
         let mark = if from_table { c" [table]" } else { c"" };
+        // SAFETY: C strings and a pointer for %p.
         unsafe {
             ffi::dprintf(
                 1,
@@ -850,6 +862,7 @@ fn short_name(name: *const u8) -> *const u8 {
     // SAFETY: name is a NUL-terminated path; the short name points into it.
     let s = unsafe { mem::cstr(name as usize) };
     match s.iter().rposition(|&b| b == b'/') {
+        // SAFETY: i + 1 <= the name's length: at most its NUL.
         Some(i) => unsafe { name.add(i + 1) },
         None => name,
     }
@@ -859,6 +872,7 @@ fn short_name(name: *const u8) -> *const u8 {
 #[link_section = ".text.startup.stormless"]
 pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     let st = state();
+    // SAFETY: p is a live Dso; startup or the dlopen lock keeps others from it.
     let d = unsafe { &mut *p };
     if d.deps_loaded {
         return Ok(());
@@ -872,6 +886,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         let mut q = d.next;
         while !q.is_null() {
             preloads += 1;
+            // SAFETY: q is a live Dso of the list.
             q = unsafe { (*q).next };
         }
     }
@@ -891,6 +906,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
         // SAFETY: cnt < preloads ≤ total slots.
         unsafe { slots.add(cnt).write(q) };
         cnt += 1;
+        // SAFETY: q is a live Dso of the list.
         q = unsafe { (*q).next };
     }
     for (tag, off) in d.dynamic() {
@@ -922,11 +938,13 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
 /// musl's `load_deps`: every object from `p` to the end of the list.
 #[link_section = ".text.startup.stormless"]
 pub fn load_deps(mut p: *mut Dso) -> Result<(), Abort> {
+    // SAFETY: p is a live Dso.
     if unsafe { (*p).deps_loaded } {
         return Ok(());
     }
     while !p.is_null() {
         load_direct_deps(p)?;
+        // SAFETY: p is a live Dso of the list.
         p = unsafe { (*p).next };
     }
     Ok(())
@@ -937,7 +955,7 @@ pub fn load_deps(mut p: *mut Dso) -> Result<(), Abort> {
 /// `dlopen` handle's symbol scope is the object and everything it needs.
 pub fn extend_bfs_deps(p: *mut Dso) -> Result<(), Abort> {
     let st = state();
-    // SAFETY (whole function): live Dsos, under the dlopen lock.
+    // SAFETY: (the whole function) live Dsos, under the dlopen lock.
     unsafe {
         if (*p).bfs_built {
             return Ok(());

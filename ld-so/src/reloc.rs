@@ -124,6 +124,7 @@ fn prefetch_ahead(d: &Dso, next: usize, end: usize, stride: usize) {
 fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
     let stride = STRIDE;
     let st = state();
+    // SAFETY: dso is a live Dso; startup or the dlopen lock keeps others from it.
     let d = unsafe { &mut *dso };
     let is_ldso = dso == ldso_ptr();
     let reuse_addends = is_ldso && table == st.apply_addends_to;
@@ -136,6 +137,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
     while at + stride * WORD <= end {
         // SAFETY: the table lies in the object's mapping.
         let (offset, info) = unsafe { (mem::read::<usize>(at), mem::read::<usize>(at + WORD)) };
+        // SAFETY: the addend word of the same entry, inside the table.
         let explicit = if stride > 2 { Some(unsafe { mem::read::<usize>(at + 2 * WORD) }) } else { None };
         at += stride * WORD;
         if crate::arch::PREFETCH_SYMBOLS {
@@ -204,6 +206,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
             let found = if s.bind() == STB_LOCAL {
                 Some((dso, s.st_value))
             } else {
+                // SAFETY: head is the live main program.
                 let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
                 match find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global) {
                     Some(found) => Some((found.dso, found.value())),
@@ -335,6 +338,7 @@ fn lfs64_alias(name: &[u8]) -> Option<Def> {
 pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
     let st = state();
     while !p.is_null() {
+        // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if !d.relocated {
             let dy = d.decoded();

@@ -191,7 +191,9 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     }
     // SAFETY: argv and envp per the kernel's stack layout.
     let argc = unsafe { *sp };
+    // SAFETY: argv follows argc on the kernel's stack.
     let argv = unsafe { sp.add(1) } as *mut *mut c_char;
+    // SAFETY: envp follows argv's terminating null.
     let envp = unsafe { argv.add(argc + 1) };
     // SAFETY: musl's globals, single-threaded startup.
     unsafe {
@@ -284,6 +286,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     let mut p = st.head;
     while !p.is_null() {
         add_syms(p);
+        // SAFETY: p is a live Dso of the list startup built.
         p = unsafe { (*p).next };
     }
 
