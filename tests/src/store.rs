@@ -89,8 +89,13 @@ pub fn tabled_copy(store: &Store) -> Result<Store> {
     }
     rewrite_tree(&copy.root, &from, &to)?;
     let cli = workspace_root().join("target/release/stormless");
+    // The interpreter loads every extension module and wheel library: names they
+    // inherit from its RUNPATH (Pillow's libz.so.1) get entries too.
+    let python = copy.root.join(python_package_name(store)?).join("bin/python3.11");
     let out = Command::new(&cli)
         .arg("embed")
+        .arg("--loaded-by")
+        .arg(&python)
         .arg(&copy.root)
         .output()
         .with_context(|| format!("cannot run {} (cargo build --release -p stormless)", cli.display()))?;
@@ -103,6 +108,16 @@ pub fn tabled_copy(store: &Store) -> Result<Store> {
         );
     }
     Ok(copy)
+}
+
+/// The Python package's directory name in the store (what its stamp holds).
+fn python_package_name(store: &Store) -> Result<PathBuf> {
+    let stamp = fs::read_to_string(store.stamp())
+        .with_context(|| format!("no complete store at {} (run `cargo xtask store`)", store.root.display()))?;
+    match Path::new(stamp.trim()).file_name() {
+        Some(name) => Ok(PathBuf::from(name)),
+        None => bail!("{}: no package directory in {stamp:?}", store.stamp().display()),
+    }
 }
 
 /// `<root>/`, the bytes every store path starts with.

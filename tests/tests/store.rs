@@ -212,16 +212,6 @@ fn traced(s: &ArchStore, store: &Store, loader: Loader, name: &str, script: &str
     Ok(Traced { counts, loader_failed, python_failed, opened })
 }
 
-/// Pillow's `_imaging`, libtiff, libfreetype and libpng16 NEED `libz.so.1`,
-/// which the wheel does not bundle and no RUNPATH of theirs reaches: musl
-/// finds it through the needed_by chain, i.e. the interpreter's RUNPATH
-/// (docs/wheels.md). `stormless embed` writes each file's table from its own
-/// RUNPATH, so their tables have no entry for it and the loader searches:
-/// the wheel's `pillow.libs`, then the interpreter's directories up to
-/// zlib's. Known and reported, not hidden: the trial fails on any other
-/// failed open with tables, and when this one disappears.
-const INHERITED_RUNPATH_GAP: &str = "libz.so.1";
-
 /// Which program the `opens` trials trace.
 #[derive(Clone, Copy, PartialEq)]
 enum Opens {
@@ -269,27 +259,16 @@ fn opens(s: &ArchStore, version: MuslVersion, what: Opens) -> Result<()> {
         line("ours, without tables", &without),
         line("ours, with tables", &with)
     );
-    // The one gap left (issue 18, open): see INHERITED_RUNPATH_GAP.
-    let (gap, unexpected): (Vec<&String>, Vec<&String>) = with
-        .loader_failed
-        .iter()
-        .partition(|p| what == Opens::Wheels && p.rsplit('/').next() == Some(INHERITED_RUNPATH_GAP));
-    let gap_line = match gap.is_empty() {
-        true => String::new(),
-        false => format!(
-            "KNOWN GAP: with tables the loader still fails {} opens for {INHERITED_RUNPATH_GAP}, which Pillow's \
-             objects reach only through the interpreter's RUNPATH (musl's needed_by inheritance), which no table of \
-             theirs can know: {gap:?}\n",
-            gap.len()
-        ),
-    };
-    let report = format!("{report}{gap_line}");
     eprint!("{report}");
     fs::write(s.store.root.join("runs").join(format!("{tag}-{}.txt", s.arch)), &report)?;
-    ensure!(unexpected.is_empty(), "with tables the loader still failed {} opens: {:?}", unexpected.len(), unexpected);
+    // Pillow's objects reach `libz.so.1` only through the interpreter's RUNPATH
+    // (musl's needed_by walk): their tables answer it because the tabled copy
+    // is embedded `--loaded-by` the interpreter (tests/src/store.rs).
     ensure!(
-        what != Opens::Wheels || !gap.is_empty(),
-        "the known gap is gone: no failed open for {INHERITED_RUNPATH_GAP} with tables; remove INHERITED_RUNPATH_GAP"
+        with.loader_failed.is_empty(),
+        "with tables the loader still failed {} opens: {:?}",
+        with.loader_failed.len(),
+        with.loader_failed
     );
     ensure!(
         without.opened == with.opened,

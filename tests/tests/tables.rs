@@ -9,6 +9,8 @@
 //!   `dlopen` fixture, whose plugins sit in the 3rd to 7th directory of its RUNPATH, opens the
 //!   same files with the same output and fewer failed opens; the reference, given the same
 //!   noted program, behaves as without notes.
+//! - `inherit`: a dlopen'ed module's name that only the program's RUNPATH reaches
+//!   (`stormless embed --loaded-by`, `tables/inherit.rs`).
 //! - `overrides`: `LD_LIBRARY_PATH` and `LD_PRELOAD` still win over a table entry; a stale entry
 //!   (its file moved) falls back to the full search, which finds the file where the search
 //!   without a table finds it.
@@ -22,6 +24,9 @@
 //!
 //! Malformed notes are fixtures of the differential suite (`tests/fixtures/badnotes`).
 //! Environment: `STORMLESS_MUSL`, `STORMLESS_ARCHES`, as the differential suite.
+#[path = "tables/inherit.rs"]
+mod inherit;
+
 use anyhow::{bail, ensure, Context, Result};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeMap;
@@ -48,9 +53,10 @@ type Check = fn(MuslVersion, Arch) -> Result<()>;
 
 fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 6] = [
         ("store40", store40),
         ("dlopen", dlopen),
+        ("inherit", inherit::inherit),
         ("overrides", overrides),
         ("secure", secure),
         ("relative", relative),

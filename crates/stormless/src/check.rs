@@ -7,6 +7,7 @@ use stormless_ldcache::Table;
 use stormless_search::Origin;
 
 use crate::elf_image::{text, ElfImage};
+use crate::inherit::LoadedBy;
 use crate::resolution::{owned_item, table_and_rpath_winners, table_can_answer, FileSystem, PlannedItem};
 use crate::{report, RootArg};
 
@@ -18,15 +19,27 @@ use crate::{report, RootArg};
 pub struct Args {
     #[command(flatten)]
     root: RootArg,
+    /// The program that loads these shared objects, as given to `embed --loaded-by`: the search
+    /// a table is checked against continues through its RPATH/RUNPATH.
+    #[arg(long, value_name = "PROGRAM")]
+    loaded_by: Option<PathBuf>,
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
 
 pub fn run(args: &Args) -> bool {
     let fs = FileSystem::new(args.root.root.clone());
+    let loaded_by = match args.loaded_by.as_deref().map(|program| LoadedBy::new(program, &fs)) {
+        None => None,
+        Some(Ok(by)) => Some(by),
+        Some(Err(e)) => {
+            report::failure(args.loaded_by.as_deref().unwrap_or(Path::new("")), &e);
+            return false;
+        }
+    };
     let mut ok = true;
     for file in &args.files {
-        match check(file, &fs) {
+        match check(file, loaded_by.as_ref(), &fs) {
             Ok(problems) if problems.is_empty() => println!("{}: up to date", file.display()),
             Ok(problems) => {
                 ok = false;
@@ -50,7 +63,7 @@ pub fn origin_path(image: &ElfImage, file: &Path, fs: &FileSystem) -> (bool, Vec
     (image.interp.is_some(), fs.runtime_path(file))
 }
 
-fn check(file: &Path, fs: &FileSystem) -> Result<Vec<String>> {
+fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<Vec<String>> {
     let image = ElfImage::read_file(file)?;
     let Some(note) = image.ldcache_note() else {
         anyhow::bail!("no resolution table to check");
@@ -58,6 +71,10 @@ fn check(file: &Path, fs: &FileSystem) -> Result<Vec<String>> {
     let table = Table::parse(&note.desc).map_err(|e| anyhow::anyhow!("malformed resolution table: {e}"))?;
     let (is_program, origin_name) = origin_path(&image, file, fs);
     let origin = if is_program { Origin::ExeLink(&origin_name) } else { Origin::ObjectName(&origin_name) };
+    // The uncached search: the file's own rpath, then (--loaded-by) the program's context.
+    let search = |name: &[u8], from_rpath: Option<Vec<u8>>| {
+        from_rpath.or_else(|| loaded_by.and_then(|by| by.inherited(&image, &origin_name, name, fs)))
+    };
     let mut problems = Vec::new();
     for entry in table.entries() {
         let name = text(entry.needed);
@@ -69,11 +86,17 @@ fn check(file: &Path, fs: &FileSystem) -> Result<Vec<String>> {
                 }
             }
         }
-        let (from_table, from_search) = table_and_rpath_winners(&image, &items, entry.needed, origin, fs);
+        let (from_table, from_rpath) = table_and_rpath_winners(&image, &items, entry.needed, origin, fs);
+        let from_search = search(entry.needed, from_rpath);
         if from_table != from_search {
             let show = |p: &Option<Vec<u8>>| p.as_deref().map_or("nothing".to_string(), text);
+            // An entry only a loading program's context explains (`embed --loaded-by`).
+            let hint = match (&from_search, loaded_by) {
+                (None, None) => " (if `embed --loaded-by PROGRAM` wrote it, check with --loaded-by PROGRAM)",
+                _ => "",
+            };
             problems.push(format!(
-                "{name}: the table no longer wins: it opens {}, the search finds {}",
+                "{name}: the table no longer wins: it opens {}, the search finds {}{hint}",
                 show(&from_table),
                 show(&from_search)
             ));
@@ -84,8 +107,8 @@ fn check(file: &Path, fs: &FileSystem) -> Result<Vec<String>> {
         if !table_can_answer(needed, &ldso) || table.lookup(needed).is_some() {
             continue;
         }
-        let (_, from_search) = table_and_rpath_winners(&image, &[], needed, origin, fs);
-        if let Some(found) = from_search {
+        let (_, from_rpath) = table_and_rpath_winners(&image, &[], needed, origin, fs);
+        if let Some(found) = search(needed, from_rpath) {
             problems.push(format!("{}: no entry, but the search finds {}", text(needed), text(&found)));
         }
     }

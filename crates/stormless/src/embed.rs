@@ -8,6 +8,7 @@ use anyhow::Result;
 use stormless_ldcache::Table;
 
 use crate::elf_image::{looks_like_elf, ElfImage};
+use crate::inherit::LoadedBy;
 use crate::replace::{self, HardLinks};
 use crate::resolution::{build_descriptor, FileSystem};
 use crate::{preserve, report, rewrite, RootArg};
@@ -25,6 +26,12 @@ pub struct Args {
     /// rpath as dlopen resolves it from the main program. Repeatable.
     #[arg(long, value_name = "NAME")]
     dlopen: Vec<String>,
+    /// The program that loads these shared objects (e.g. the interpreter that imports a
+    /// wheel's modules): a name a shared object finds neither itself nor through another of the
+    /// given objects, but through PROGRAM's RPATH/RUNPATH, as musl's needed_by walk does, gets an
+    /// entry for that file (docs/tables.md, "Names a library inherits").
+    #[arg(long, value_name = "PROGRAM")]
+    loaded_by: Option<PathBuf>,
     /// Print what would be written; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -96,6 +103,16 @@ pub fn run(args: &Args) -> bool {
         );
         bar
     });
+    let loaded_by = match &args.loaded_by {
+        None => None,
+        Some(program) => match loaded_by(program, &targets, &fs) {
+            Ok(by) => Some(by),
+            Err(e) => {
+                report::failure(program, &e);
+                return false;
+            }
+        },
+    };
     let mut seen = HashSet::new();
     for (path, in_walk) in &targets {
         if let Some(bar) = &progress {
@@ -120,7 +137,8 @@ pub fn run(args: &Args) -> bool {
         if !seen.insert(real.clone()) {
             continue;
         }
-        let result = embed_one(path, &real, *in_walk, args, &dlopen, &fs, progress.as_ref());
+        let context = Context { dlopen: &dlopen, loaded_by: loaded_by.as_ref(), fs: &fs };
+        let result = embed_one(path, &real, *in_walk, args, &context, progress.as_ref());
         match result {
             Ok(Outcome::Embedded) => summary.embedded += 1,
             Ok(Outcome::Unchanged) => summary.unchanged += 1,
@@ -154,21 +172,48 @@ pub fn run(args: &Args) -> bool {
     summary.failed == 0
 }
 
+/// PROGRAM of `--loaded-by`, with what every given shared object finds itself.
+fn loaded_by(program: &Path, targets: &[(PathBuf, bool)], fs: &FileSystem) -> Result<LoadedBy> {
+    let mut by = LoadedBy::new(program, fs)?;
+    for (path, in_walk) in targets {
+        if *in_walk && path.is_symlink() {
+            continue;
+        }
+        // Files that are not ELF objects are not in anyone's needed_by chain.
+        if !starts_like_elf(path) {
+            continue;
+        }
+        if let Ok(image) = ElfImage::read_file(path) {
+            by.note_object(&image, &fs.runtime_path(path), fs);
+        }
+    }
+    Ok(by)
+}
+
+/// Whether the file's first bytes are ELF's magic (a walk skips other files unread).
+fn starts_like_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic));
+    read.is_ok_and(|n| n == 4 && looks_like_elf(&magic))
+}
+
+/// What every file's table is built from, besides the file.
+struct Context<'a> {
+    dlopen: &'a [Vec<u8>],
+    loaded_by: Option<&'a LoadedBy>,
+    fs: &'a FileSystem,
+}
+
 fn embed_one(
     shown: &Path,
     real: &Path,
     in_walk: bool,
     args: &Args,
-    dlopen: &[Vec<u8>],
-    fs: &FileSystem,
+    context: &Context<'_>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<Outcome> {
-    if in_walk {
-        let mut magic = [0u8; 4];
-        let read = std::fs::File::open(real).and_then(|mut f| std::io::Read::read(&mut f, &mut magic));
-        if read.map_or(true, |n| n < 4 || !looks_like_elf(&magic)) {
-            return Ok(Outcome::Skipped(Skip::NotElf));
-        }
+    if in_walk && !starts_like_elf(real) {
+        return Ok(Outcome::Skipped(Skip::NotElf));
     }
     let image = ElfImage::read_file(real);
     let image = match image {
@@ -181,7 +226,9 @@ fn embed_one(
         }
         Ok(image) => image,
     };
-    let desc = build_descriptor(&image, dlopen, fs)?;
+    let object = context.fs.runtime_path(real);
+    let loaded_by = context.loaded_by.map(|by| (by, object.as_slice()));
+    let desc = build_descriptor(&image, context.dlopen, loaded_by, context.fs)?;
     let rewritten = match rewrite::with_table(&image, &desc, args.force)? {
         rewrite::Embedding::Rewrite(rewritten) => rewritten,
         rewrite::Embedding::AlreadyCurrent => return Ok(Outcome::Unchanged),

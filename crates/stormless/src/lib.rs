@@ -14,6 +14,7 @@ pub mod check;
 pub mod elf_image;
 pub mod embed;
 pub mod explain;
+pub mod inherit;
 pub mod install;
 pub mod preserve;
 pub mod replace;

@@ -10,6 +10,7 @@ use stormless_ldcache::{Item, Table, TableBuilder};
 use stormless_search::{classify, expand_rpath, join, NameKind, Origin, PathList, LOAD_LIBRARY_BUF_SIZE};
 
 use crate::elf_image::ElfImage;
+use crate::inherit::LoadedBy;
 
 /// Run-time paths seen from this host: absolute paths live under `root` (`/` without `--root`).
 #[derive(Clone, Debug, Default)]
@@ -110,8 +111,14 @@ pub fn table_items(rpath: Option<&[u8]>, name: &[u8], fs: &FileSystem) -> Vec<Pl
 
 /// The descriptor `stormless embed` writes for `image`: one entry per searched `DT_NEEDED`
 /// name and per `extra` (`--dlopen`) name that has at least one item, sorted by name as
-/// patchelf sorts them.
-pub fn build_descriptor(image: &ElfImage, extra: &[Vec<u8>], fs: &FileSystem) -> anyhow::Result<Vec<u8>> {
+/// patchelf sorts them. With `loaded_by` (the program and `image`'s run-time path), a name
+/// only that program's context finds gets that file (inherit.rs).
+pub fn build_descriptor(
+    image: &ElfImage,
+    extra: &[Vec<u8>],
+    loaded_by: Option<(&LoadedBy, &[u8])>,
+    fs: &FileSystem,
+) -> anyhow::Result<Vec<u8>> {
     let ldso_name = image.interp.clone().unwrap_or_default();
     let mut names: Vec<&[u8]> = image.needed.iter().chain(extra).map(Vec::as_slice).collect();
     names.sort();
@@ -121,7 +128,10 @@ pub fn build_descriptor(image: &ElfImage, extra: &[Vec<u8>], fs: &FileSystem) ->
         if !table_can_answer(name, &ldso_name) {
             continue;
         }
-        let items = table_items(image.effective_rpath(), name, fs);
+        let mut items = table_items(image.effective_rpath(), name, fs);
+        if let Some(found) = loaded_by.and_then(|(by, object)| by.inherited(image, object, name, fs)) {
+            items = vec![PlannedItem::File(found)];
+        }
         if items.is_empty() {
             continue;
         }

@@ -197,23 +197,27 @@ fn built_paths(workload: &Workload, out: &Path) -> Built {
 
 /// `stormless embed DIR` (the release CLI, which `cargo xtask build` makes).
 pub fn embed(dir: &Path) -> Result<()> {
-    let refused = embed_refusing(dir)?;
+    let refused = embed_refusing(dir, None)?;
     if !refused.is_empty() {
         bail!("stormless embed {} refused {}", dir.display(), refused.join("; "));
     }
     Ok(())
 }
 
-/// `stormless embed DIR`, accepting the files it refuses as unsafe to
-/// rewrite (it leaves them untouched, without a table): their messages.
-/// Any other failure is an error.
-pub fn embed_refusing(dir: &Path) -> Result<Vec<String>> {
+/// `stormless embed [--loaded-by PROGRAM] DIR`, accepting the files it
+/// refuses as unsafe to rewrite (it leaves them untouched, without a
+/// table): their messages. Any other failure is an error.
+pub fn embed_refusing(dir: &Path, loaded_by: Option<&Path>) -> Result<Vec<String>> {
     let cli = workspace_root().join("target/release/stormless");
     if !cli.is_file() {
         bail!("no {} (cargo build --release -p stormless)", cli.display());
     }
-    let out =
-        Command::new(&cli).arg("embed").arg(dir).output().with_context(|| format!("cannot run {}", cli.display()))?;
+    let mut embed = Command::new(&cli);
+    embed.arg("embed");
+    if let Some(program) = loaded_by {
+        embed.arg("--loaded-by").arg(program);
+    }
+    let out = embed.arg(dir).output().with_context(|| format!("cannot run {}", cli.display()))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let refused: Vec<String> = stderr
         .lines()

@@ -67,7 +67,12 @@ pub fn table_copy(store: &Store) -> Result<Store> {
     if fresh {
         // Objects patchelf rewrote before (the wheels' auditwheel-repaired
         // libraries) are refused as unsafe to rewrite; they keep no table.
-        let refused = super::build::embed_refusing(&copy.root)?;
+        // The interpreter loads every extension module and wheel library: names
+        // they inherit from its RUNPATH (Pillow's libz.so.1) get entries too.
+        let package = python_package(store)?;
+        let name = package.file_name().context("the store's Python package has no name")?;
+        let python = copy.root.join(name).join("bin/python3.11");
+        let refused = super::build::embed_refusing(&copy.root, Some(&python))?;
         fs::write(copy.root.join("embed-refused.txt"), refused.join("\n"))?;
         if !refused.is_empty() {
             say(format!(
