@@ -1,10 +1,14 @@
 //! Thread-local storage: the builtin TLS block the loader runs on before the
 //! real one is sized, offsets of each module's static TLS, the descriptors for
-//! TLSDESC. Layout constants come from the musl being linked (the probe).
+//! TLSDESC, the list of modules' images `__copy_tls` walks, and the per-thread
+//! memory a `dlopen`ed module with TLS reserves. Layout constants come from
+//! the musl being linked (the probe).
 use crate::arch;
+use crate::dso::Dso;
 use crate::musl::probed as p;
 use crate::musl::{ffi, libc};
 use crate::state::state;
+use alloc::vec::Vec;
 
 pub const TLS_ABOVE_TP: bool = p::TLS_ABOVE_TP != 0;
 pub const GAP_ABOVE_TP: usize = p::GAP_ABOVE_TP;
@@ -134,4 +138,44 @@ pub fn dynamic_descriptor(owner: &mut crate::dso::Dso, module: usize, offset: us
 pub fn install(mem: *mut u8) -> bool {
     // SAFETY: `mem` is at least libc.tls_size bytes, aligned as musl requires.
     unsafe { ffi::__init_tp(ffi::__copy_tls(mem)) >= 0 }
+}
+
+/// A library with TLS loaded by `dlopen`: reserve, per running thread, an
+/// enlarged dtv and a copy of the TLS image, so that `install_new_tls` cannot
+/// fail once the library is committed (musl allocates them with the dso).
+/// False when the memory cannot be had.
+pub fn reserve_thread_tls(d: &mut Dso) -> bool {
+    let st = state();
+    let w = core::mem::size_of::<usize>();
+    let threads = libc().threads_minus_1 as usize + 1;
+    // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
+    let dtv_words = st.tls_cnt.checked_add(2).and_then(|n| n.checked_mul(threads));
+    let image_words = d.tls.size.checked_add(d.tls.align).and_then(|b| b.checked_mul(threads)).map(|b| b.div_ceil(w));
+    let (Some(dtv_words), Some(image_words)) = (dtv_words, image_words) else { return false };
+    let Some(words) = dtv_words.checked_add(image_words) else { return false };
+    let mut space = Vec::new();
+    if space.try_reserve_exact(words).is_err() {
+        return false;
+    }
+    space.resize(words, 0);
+    let Some(x) = d.dl() else { return false };
+    x.tls_space = space;
+    // The dtvs first, then the TLS copies (the heap buffer stays put when the
+    // Dso moves into its box).
+    x.new_dtv = x.tls_space.as_mut_ptr();
+    x.new_tls = (x.new_dtv as usize + dtv_words * w) as *mut u8;
+    true
+}
+
+/// Add a module's TLS image to the list `__copy_tls` and `pthread_create` walk.
+pub fn link_tls(d: &mut Dso) {
+    let st = state();
+    let m = &mut d.tls as *mut crate::musl::TlsModule;
+    if st.tls_tail.is_null() {
+        libc().tls_head = m;
+    } else {
+        // SAFETY: tls_tail is a live module.
+        unsafe { (*st.tls_tail).next = m };
+    }
+    st.tls_tail = m;
 }
