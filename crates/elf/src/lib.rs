@@ -10,7 +10,8 @@
 //! Layout: [`header`] (file header, program headers), [`dynamic`] (the dynamic section and a
 //! musl-style summary of it), [`layout`] (the loader's checks of an object it maps), [`strtab`], [`symbols`], [`hash`] (SysV and GNU hash tables),
 //! [`reloc`] (REL, RELA, RELR and per-arch relocation numbers), [`note`], [`section`] (section
-//! headers, for the CLI) and [`consts`] (the generic ELF numbers, checked against `<elf.h>`).
+//! headers, for the CLI), [`consts`] (the generic ELF numbers, checked against `<elf.h>`) and
+//! [`arch`] (each supported architecture's machine, class and musl names).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod arch;
 pub mod consts;
 pub mod dynamic;
 mod error;

@@ -1,10 +1,15 @@
 //! Names and places shared by `xtask` (which builds the trees) and the test
 //! harness (which runs programs in them). Nothing here touches the file system
 //! except [`workspace_root`].
+//!
+//! What an architecture is called by ELF and musl (machine number, `armhf`,
+//! the triplets) comes from `stormless_elf::arch`, which the loader reads too;
+//! this crate adds the build tools' names (Debian, Rust, qemu).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use stormless_elf::arch::MuslArch;
 
 /// An architecture stormless supports, with every name the tools use for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,6 +22,15 @@ pub enum Arch {
 impl Arch {
     pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::Armv7];
 
+    /// What ELF and musl say of this arch: the one place the loader reads too.
+    pub fn musl(self) -> &'static MuslArch {
+        match self {
+            Arch::X86_64 => &stormless_elf::arch::X86_64,
+            Arch::Aarch64 => &stormless_elf::arch::AARCH64,
+            Arch::Armv7 => &stormless_elf::arch::ARMHF,
+        }
+    }
+
     /// The name users type (`--arch`).
     pub fn name(self) -> &'static str {
         match self {
@@ -28,20 +42,12 @@ impl Arch {
 
     /// musl's `$(ARCH)`: the directory under `arch/`.
     pub fn musl_arch(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-            Arch::Armv7 => "arm",
-        }
+        self.musl().musl_arch
     }
 
     /// `$(ARCH)$(SUBARCH)` as it appears in `ld-musl-<m>.so.1` and `etc/ld-musl-<m>.path`.
     pub fn ldso_arch(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-            Arch::Armv7 => "armhf",
-        }
+        self.musl().ldso_arch()
     }
 
     /// File name of the program interpreter.
@@ -51,11 +57,7 @@ impl Arch {
 
     /// GNU triple of the Debian cross compiler; also musl's `--target`.
     pub fn gnu_triple(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-linux-gnu",
-            Arch::Aarch64 => "aarch64-linux-gnu",
-            Arch::Armv7 => "arm-linux-gnueabihf",
-        }
+        self.musl().gnu_triple
     }
 
     /// Debian package that provides `<triple>-gcc`.
@@ -134,18 +136,11 @@ impl Arch {
 
     /// ELF `e_machine` of this arch's objects.
     pub fn elf_machine(self) -> u16 {
-        match self {
-            Arch::X86_64 => 62,
-            Arch::Aarch64 => 183,
-            Arch::Armv7 => 40,
-        }
+        self.musl().machine
     }
 
     pub fn pointer_width(self) -> u32 {
-        match self {
-            Arch::X86_64 | Arch::Aarch64 => 64,
-            Arch::Armv7 => 32,
-        }
+        self.musl().class.word_size() as u32 * 8
     }
 }
 
@@ -365,6 +360,14 @@ mod tests {
     }
 
     #[test]
+    fn arch_facts_are_the_elf_crates() {
+        let facts: Vec<_> = Arch::ALL.iter().map(|a| (a.elf_machine(), a.pointer_width(), a.musl_arch())).collect();
+        assert_eq!(facts, [(62, 64, "x86_64"), (183, 64, "aarch64"), (40, 32, "arm")]);
+        assert_eq!(Arch::Armv7.gnu_triple(), "arm-linux-gnueabihf");
+        assert_eq!(Arch::Armv7.musl_triple(), "arm-linux-musleabihf");
+    }
+
+    #[test]
     fn trees_live_under_target_stormless() {
         let t = Tree::new(MuslVersion::V1_2_3, Arch::Armv7, Loader::Stormless);
         assert!(t.ldso().ends_with("target/stormless/musl-1.2.3/armv7/sysroot/lib/ld-musl-armhf.so.1"));
@@ -375,11 +378,7 @@ impl Arch {
     /// The triple a musl toolchain for this arch calls itself (Alpine's gcc
     /// `-print-multiarch`, CPython's platform triplet on musl).
     pub fn musl_triple(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-linux-musl",
-            Arch::Aarch64 => "aarch64-linux-musl",
-            Arch::Armv7 => "arm-linux-musleabihf",
-        }
+        self.musl().musl_triple
     }
 }
 
