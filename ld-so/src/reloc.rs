@@ -9,6 +9,9 @@ use crate::musl::ffi;
 use crate::state::{ldso_ptr, state};
 use crate::symbols::{find_sym, find_sym_hashed, Def, Scope};
 use crate::tls;
+use relr::do_relr;
+
+mod relr;
 
 /// What a relocation does, independent of the architecture. Fieldless (an
 /// unknown type is reported from `r_info`), so that each arch's mapping
@@ -382,52 +385,4 @@ fn relocs<const STRIDE: usize>(p: *mut Dso, table: usize, size: usize) -> Result
         return Ok(());
     }
     do_relocs::<STRIDE>(p, table, size)
-}
-
-/// DT_RELR for objects other than the loader (stage 1 did the loader's): the
-/// format of `stage1::apply_relr`, with every word it names checked against
-/// the object's writable segments before it is written. The first one outside
-/// is reported and ends the table. Out of line: most objects have none.
-#[inline(never)]
-fn do_relr(d: &Dso, relr: usize, size: usize) -> Result<(), Abort> {
-    if core::ptr::eq(d, ldso_ptr()) {
-        return Ok(());
-    }
-    let (base, table) = (d.base, d.laddr(relr));
-    let relocate = |addr: usize| -> Result<(), Abort> {
-        if !d.writable(addr, WORD) {
-            return error::relocation_outside(d.name, addr.wrapping_sub(base)).and(Err(Abort));
-        }
-        // SAFETY: a word inside the object's writable segments.
-        unsafe { mem::write(addr, mem::read::<usize>(addr).wrapping_add(base)) };
-        Ok(())
-    };
-    let mut cursor = 0usize;
-    let mut result = Ok(());
-    for i in 0..size / WORD {
-        // SAFETY: DT_RELR and DT_RELRSZ name a table inside the mapping
-        // (`check_dynamic`).
-        let e = unsafe { mem::read::<usize>(table + i * WORD) };
-        if e & 1 == 0 {
-            cursor = base.wrapping_add(e);
-            result = relocate(cursor);
-            cursor = cursor.wrapping_add(WORD);
-        } else {
-            let mut bits = e >> 1;
-            let mut at = cursor;
-            while bits != 0 && result.is_ok() {
-                if bits & 1 != 0 {
-                    result = relocate(at);
-                }
-                bits >>= 1;
-                at = at.wrapping_add(WORD);
-            }
-            cursor = cursor.wrapping_add((8 * WORD - 1) * WORD);
-        }
-        if result.is_err() {
-            break;
-        }
-    }
-    // Reported where it happened; at startup the rest of the table is skipped.
-    result.or_else(|_| error::stop_at_runtime())
 }

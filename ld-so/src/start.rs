@@ -16,6 +16,9 @@ use crate::state::{app_ptr, debug, ldso_ptr, state};
 use crate::symbols::{find_sym, Scope};
 use crate::tls;
 use core::ffi::{c_char, c_void};
+use vdso::{attach_vdso, set_self_sysinfo};
+
+mod vdso;
 
 type StageFn = unsafe extern "C" fn(*mut usize, *mut usize) -> !;
 
@@ -283,12 +286,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     }
     // During startup errors are reported and loading goes on (exit 127 below).
     load::load_deps(app_ptr()).ok();
-    let mut p = st.head;
-    while !p.is_null() {
-        add_syms(p);
-        // SAFETY: p is a live Dso of the list startup built.
-        p = unsafe { (*p).next };
-    }
+    load::Objects::all().for_each(add_syms);
 
     attach_vdso(aux[AT_SYSINFO_EHDR]);
 
@@ -384,12 +382,6 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     unsafe { crate::arch::jump_to_entry(aux[AT_ENTRY], argv_start) }
 }
 
-/// `__pthread_self()->sysinfo = __sysinfo`.
-fn set_self_sysinfo(v: usize) {
-    // SAFETY: the thread pointer is installed; the field offset comes from the probe.
-    unsafe { mem::write(crate::musl::pthread_self() + crate::musl::probed::PTHREAD_SYSINFO, v) };
-}
-
 /// musl's `add_syms`: append to the global symbol chain.
 pub fn add_syms(p: *mut Dso) {
     let st = state();
@@ -400,39 +392,4 @@ pub fn add_syms(p: *mut Dso) {
             st.syms_tail = p;
         }
     }
-}
-
-/// The kernel's vDSO, attached last so it is not part of the global namespace.
-fn attach_vdso(base: usize) {
-    let st = state();
-    if base == 0 {
-        return;
-    }
-    let v = &mut st.vdso;
-    // SAFETY: the kernel maps the vDSO image, headers included.
-    let eh = unsafe { Ehdr::read(base) };
-    v.phdr = base + eh.e_phoff;
-    v.phnum = eh.e_phnum;
-    v.phentsize = eh.e_phentsize;
-    for i in 0..v.phnum {
-        let ph = v.phdr_at(i);
-        if ph.p_type == PT_DYNAMIC {
-            v.dynv = base + ph.p_offset;
-        }
-        if ph.p_type == PT_LOAD {
-            v.base = base.wrapping_sub(ph.p_vaddr).wrapping_add(ph.p_offset);
-        }
-    }
-    v.name = c"".as_ptr().cast();
-    v.shortname = c"linux-gate.so.1".as_ptr().cast();
-    v.relocated = true;
-    v.deps_loaded = true;
-    v.decode_dyn();
-    let vp = core::ptr::addr_of_mut!(st.vdso);
-    // SAFETY: live Dsos.
-    unsafe {
-        (*vp).prev = st.tail;
-        (*st.tail).next = vp;
-    }
-    st.tail = vp;
 }
