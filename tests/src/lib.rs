@@ -10,6 +10,7 @@ pub mod gdb;
 pub mod manifest;
 pub mod mutate;
 pub mod real;
+pub mod samelength;
 pub mod store;
 pub mod suites;
 pub mod syscalls;

@@ -87,7 +87,7 @@ pub fn tabled_copy(store: &Store) -> Result<Store> {
             bail!("cp -a {} {} failed", entry.path().display(), copy.root.display());
         }
     }
-    rewrite_tree(&copy.root, &from, &to)?;
+    crate::samelength::rewrite_tree(&copy.root, &from, &to)?;
     let cli = workspace_root().join("target/release/stormless");
     // The interpreter loads every extension module and wheel library: names they
     // inherit from its RUNPATH (Pillow's libz.so.1) get entries too.
@@ -125,62 +125,6 @@ fn prefix_bytes(root: &Path) -> Vec<u8> {
     format!("{}/", root.display()).into_bytes()
 }
 
-/// Replace `from` by `to` (as long) in every regular file and symbolic link
-/// target under `dir`, keeping each file's modification time (CPython checks
-/// its `.pyc` files against their sources' times).
-fn rewrite_tree(dir: &Path, from: &[u8], to: &[u8]) -> Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            rewrite_tree(&path, from, to)?;
-        } else if kind.is_symlink() {
-            let target = fs::read_link(&path)?;
-            let bytes = target.as_os_str().as_encoded_bytes();
-            if let Some(new) = replaced(bytes, from, to) {
-                fs::remove_file(&path)?;
-                std::os::unix::fs::symlink(String::from_utf8(new)?, &path)?;
-            }
-        } else if kind.is_file() {
-            let bytes = fs::read(&path)?;
-            if let Some(new) = replaced(&bytes, from, to) {
-                let meta = fs::metadata(&path)?;
-                let readonly = meta.permissions().readonly();
-                if readonly {
-                    let mut p = meta.permissions();
-                    #[allow(clippy::permissions_set_readonly_false)]
-                    p.set_readonly(false);
-                    fs::set_permissions(&path, p)?;
-                }
-                fs::write(&path, new)?;
-                let file = fs::File::options().write(true).open(&path)?;
-                file.set_modified(meta.modified()?)?;
-                fs::set_permissions(&path, meta.permissions())?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.windows(from.len()).any(|w| w == from) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 /// A failed `open`/`openat` in a strace (or `qemu -strace`) log, with its path.
 pub fn failed_open_paths(log: &str) -> Vec<String> {
     let mut paths = Vec::new();
@@ -213,12 +157,6 @@ pub fn is_loader_probe(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rewrites_every_occurrence() {
-        assert_eq!(replaced(b"a/store/x:a/store/y", b"a/store/", b"a/notes/").unwrap(), b"a/notes/x:a/notes/y");
-        assert_eq!(replaced(b"nothing", b"a/store/", b"a/notes/"), None);
-    }
 
     #[test]
     fn loader_probes_apart_from_python_probes() {

@@ -16,6 +16,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use stormless_tests::samelength::{replace_file, rewrite_tree};
 use stormless_trees::{workspace_root, Store};
 
 /// The Python package's store directory (what the store's stamp holds).
@@ -145,72 +146,4 @@ fn finish(store: &Store, copy: &Store) -> Result<()> {
     let name = package.file_name().context("the Python package has no name")?;
     fs::write(copy.stamp(), format!("{}\n", copy.root.join(name).display()))?;
     Ok(())
-}
-
-/// Replace `from` by `to` (as long) in every regular file and link target
-/// under `dir`, keeping modification times (CPython checks its `.pyc`
-/// files against their sources').
-fn rewrite_tree(dir: &Path, from: &[u8], to: &[u8]) -> Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            rewrite_tree(&path, from, to)?;
-        } else if kind.is_symlink() {
-            let target = fs::read_link(&path)?;
-            if let Some(new) = replaced(target.as_os_str().as_encoded_bytes(), from, to) {
-                fs::remove_file(&path)?;
-                std::os::unix::fs::symlink(String::from_utf8(new)?, &path)?;
-            }
-        } else if kind.is_file() {
-            let bytes = fs::read(&path)?;
-            if let Some(new) = replaced(&bytes, from, to) {
-                replace_file(&path, &new)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Replace `path` by a new file holding `bytes` (a rename: a hard link to
-/// the store keeps the store's bytes), with the old one's mode and
-/// modification time.
-fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let meta = fs::metadata(path)?;
-    let tmp = path.with_extension("stormless-copy-tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let file = fs::File::options().write(true).open(&tmp)?;
-    file.set_modified(meta.modified()?)?;
-    file.set_permissions(meta.permissions())?;
-    fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn replaced(bytes: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
-    let first = bytes.windows(from.len()).position(|w| w == from)?;
-    let mut out = Vec::with_capacity(bytes.len());
-    out.extend_from_slice(&bytes[..first]);
-    let mut i = first;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_every_occurrence_or_none() {
-        assert_eq!(replaced(b"a/s/x:/s/y", b"/s/", b"/t/"), Some(b"a/t/x:/t/y".to_vec()));
-        assert_eq!(replaced(b"nothing", b"/s/", b"/t/"), None);
-    }
 }
