@@ -234,9 +234,15 @@ impl PackageBuild<'_> {
         ));
         let started = Instant::now();
         let vars = self.placeholders(&src, &dir);
+        check::dev_null()?;
         for step in &self.package.steps {
-            self.run(step, &vars, &dir, &log)?;
+            // A broken /dev/null is the likely cause of a failed step: said first.
+            self.run(step, &vars, &dir, &log).map_err(|e| match check::dev_null() {
+                Ok(()) => e,
+                Err(host) => e.context(format!("{host:#}")),
+            })?;
         }
+        check::dev_null()?;
         check::package(self.out, &self.dep_lib_dirs(), self.package.all_deps_in_runpath).with_context(|| {
             format!("store: {name}: the built objects break the store's rules (log {})", log.display())
         })?;

@@ -6,10 +6,35 @@
 //!   build directory, nothing of the host);
 //! - every DT_NEEDED but musl's `libc.so` is a file in one of them;
 //! - for CPython, every object lists every dependency's `lib` (as nixpkgs).
+//!
+//! And one rule of the build host, checked before and after every build
+//! ([`dev_null`]).
 use anyhow::{bail, Context, Result};
 use object::read::elf::{Dyn, FileHeader, SectionHeader};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// `/dev/null` must be the null device. When something on the machine has
+/// replaced it by a regular file, builds fail far from the cause: bash opens
+/// `/dev/null` for an empty here-document, so autoconf's `config.status`
+/// received whatever had been written to the file (the first armv7
+/// mpdecimal build: `./config.status: line 538: 0a1,73: command not found`,
+/// the output of configure's own `diff … >/dev/null`).
+pub(super) fn dev_null() -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = fs::metadata("/dev/null").context("cannot stat /dev/null")?.file_type();
+    if !kind.is_char_device() {
+        bail!(
+            "/dev/null is not a character device (something replaced it; builds then write garbage into \
+             their scripts): restore it with `rm -f /dev/null && mknod -m 666 /dev/null c 1 3` and build again"
+        );
+    }
+    Ok(())
+}
+
+/// Sonames only glibc's libraries have (musl's `libc.so` is all of them).
+const GLIBC_SONAMES: &[&str] =
+    &["libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libcrypt.so.1"];
 
 pub(super) fn package(out: &Path, dep_libs: &[PathBuf], all_deps: bool) -> Result<()> {
     let own = out.join("lib");
@@ -36,6 +61,12 @@ pub(super) fn package(out: &Path, dep_libs: &[PathBuf], all_deps: bool) -> Resul
         for name in &dynamic.needed {
             if name == "libc.so" || name.starts_with("ld-musl-") {
                 continue;
+            }
+            if GLIBC_SONAMES.contains(&name.as_str()) {
+                bail!(
+                    "{what} needs glibc's {name}: its link found a glibc `libc.so` (a `-L` to a glibc \
+                     directory ahead of the sysroot's `lib`) instead of musl's"
+                );
             }
             if !runpath.iter().any(|d| d.join(name).exists()) {
                 bail!("{what} needs {name}, which is in none of its RUNPATH directories {runpath:?}");
