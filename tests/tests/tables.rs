@@ -75,6 +75,15 @@ fn trials() -> Result<Vec<Trial>> {
     Ok(trials)
 }
 
+/// A trial's result: every problem found, or none.
+fn verdict(problems: Vec<String>) -> Result<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("\n"))
+    }
+}
+
 /// Who writes the notes of a build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Notes {
@@ -222,11 +231,7 @@ fn store40(version: MuslVersion, arch: Arch) -> Result<()> {
             (run.counts.opens, run.counts.failed_opens) == want,
         );
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }
 
 fn dlopen(version: MuslVersion, arch: Arch) -> Result<()> {
@@ -269,11 +274,7 @@ fn dlopen(version: MuslVersion, arch: Arch) -> Result<()> {
             problems.push(format!("{loader}: {noted_failed} failed opens with notes, {plain_failed} without"));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }
 
 /// A stand-in for store library 7 that returns 1007, in `<out>/alt/`: which copy loads shows in
@@ -326,11 +327,7 @@ fn overrides(version: MuslVersion, arch: Arch) -> Result<()> {
             problems.push(format!("{loader}, stale entry: {} failed opens, expected {want}", run.counts.failed_opens));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }
 
 /// Run `program` setuid root as `nobody`, so that the loader sees AT_SECURE (and uid ≠ euid).
@@ -425,11 +422,7 @@ fn secure(version: MuslVersion, arch: Arch) -> Result<()> {
             ));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }
 
 /// A relative `=` item (`tests/fixtures/relfile`) makes the table invalid: from a directory
@@ -457,9 +450,5 @@ fn relative(version: MuslVersion, arch: Arch) -> Result<()> {
             }
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }

@@ -4,8 +4,8 @@
 //! open the same as without tables; the reference still fails its 2 opens, ours none. `check`
 //! accepts the module's entry given the program and reports it stale without.
 
-use super::{build_variant, fixture, Notes};
-use anyhow::{bail, ensure, Context, Result};
+use super::{build_variant, fixture, verdict, Notes};
+use anyhow::{ensure, Context, Result};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use stormless_tests::build::{lib_dir, Built};
@@ -74,9 +74,5 @@ pub fn inherit(version: MuslVersion, arch: Arch) -> Result<()> {
             ));
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!("{}", problems.join("\n"))
-    }
+    verdict(problems)
 }
