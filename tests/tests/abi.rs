@@ -6,6 +6,11 @@
 //!
 //! Environment: `STORMLESS_MUSL` (default 1.2.3), `STORMLESS_ARCHES`
 //! (comma-separated, default all). A missing tree fails, it is never skipped.
+//!
+//! Beside it, `cc`: the trees' compiler driver answers as a musl gcc (`abi/driver.rs`).
+#[path = "abi/driver.rs"]
+mod driver;
+
 use anyhow::{bail, Context, Result};
 use libtest_mimic::{Arguments, Failed, Trial};
 use stormless_tests::abi::{differences, Abi};
@@ -23,10 +28,15 @@ fn main() {
     };
     let trials = arches
         .into_iter()
-        .map(|arch| {
-            Trial::test(format!("musl-{version}/{arch}/exports"), move || {
-                check(version, arch).map_err(|e| Failed::from(format!("{e:#}")))
-            })
+        .flat_map(|arch| {
+            [
+                Trial::test(format!("musl-{version}/{arch}/exports"), move || {
+                    check(version, arch).map_err(|e| Failed::from(format!("{e:#}")))
+                }),
+                Trial::test(format!("musl-{version}/{arch}/cc"), move || {
+                    driver::check(version, arch).map_err(|e| Failed::from(format!("{e:#}")))
+                }),
+            ]
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

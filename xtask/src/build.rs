@@ -139,6 +139,7 @@ fn write_cc(tree: &Tree) -> Result<()> {
         bail!("musl install did not produce {}", specs.display());
     }
     kernel_headers(tree)?;
+    tree_lib_first(&specs, &tree.lib_dir())?;
     let script = format!(
         "#!/bin/sh\n\
          # C compiler for the stormless {loader} tree: musl {version}, {arch}.\n\
@@ -162,6 +163,37 @@ fn write_cc(tree: &Tree) -> Result<()> {
     fs::create_dir_all(cc.parent().unwrap())?;
     write_atomic(&cc, script.as_bytes())?;
     run(Command::new("chmod").arg("755").arg(&cc))
+}
+
+/// The tree's `lib/` ahead of every `-L` a build adds: `-L<lib>` at the start of the specs'
+/// `*link:`, which gcc expands before the command line's `-L`s. musl's specs put it in
+/// `*link_libgcc:`, after them, and a cross build that adds the glibc cross gcc's own
+/// `LIBRARY_PATH` as `-L`s (CPython's setup.py does, from `$CC -E -v`) then linked glibc's
+/// `libc.so` from `/usr/arm-linux-gnueabihf/lib`: every armv7 extension module NEEDed
+/// `libc.so.6` (docs/store.md). A native musl gcc finds its own libc first whatever `-L`s it
+/// gets; so does this driver now. The tree's `lib/` holds only musl's libraries, so nothing a
+/// build means to find elsewhere is shadowed. Idempotent (the driver is rewritten on every build).
+fn tree_lib_first(specs: &Path, lib: &Path) -> Result<()> {
+    let text = fs::read_to_string(specs).with_context(|| format!("cannot read {}", specs.display()))?;
+    let first = format!("-L{} ", lib.display());
+    let mut out = String::with_capacity(text.len() + first.len());
+    let mut after_link = false;
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        if after_link && !line.starts_with(&first) {
+            out.push_str(&first);
+        }
+        out.push_str(line);
+        after_link = line == "*link:\n";
+        found |= after_link;
+    }
+    if !found {
+        bail!("{}: no *link: spec to put the tree's lib/ first in", specs.display());
+    }
+    if out != text {
+        write_atomic(specs, out.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The Linux UAPI headers (`linux/`, `asm/`, `asm-generic/`, `mtd/`) in the
