@@ -5,7 +5,7 @@
 //! `Native` implementing it, and the compiler holds every port to the whole
 //! list. Besides the trait, a module provides one item no trait can carry:
 //!
-//! - `_dlstart` (global asm, through [`entry_point!`]): the ELF entry point of
+//! - `_dlstart` (global asm, through `entry_point!`): the ELF entry point of
 //!   `libc.so` run as a program interpreter. It clears the frame pointer (and
 //!   the link register), passes the kernel's stack pointer and `&_DYNAMIC`,
 //!   computed PC-relatively, to `stage1::stage1`, and aligns the stack.
@@ -13,8 +13,8 @@
 //! Generic code uses the free items below (`arch::reloc_kind`,
 //! `arch::R_RELATIVE`, …), which forward to `Native` and compile to exactly
 //! what the arch's own definition does. aarch64 and armv7 share what they
-//! have in common through [`qemu_measured_choices!`] and
-//! [`reloc_kind_by_run!`]. What ELF and musl call an arch (machine number,
+//! have in common through `qemu_measured_choices!` and
+//! `reloc_kind_by_run!`. What ELF and musl call an arch (machine number,
 //! `armhf`) comes from `stormless_elf::arch`, as for the tools.
 
 use crate::reloc::Kind;
