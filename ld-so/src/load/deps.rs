@@ -1,7 +1,6 @@
-//! The list of loaded objects and the dependency walk: musl's
-//! `load_direct_deps`, `load_deps`, `extend_bfs_deps` and `load_preload`, and
-//! `append`, which puts a newly mapped object at the list's tail, and
-//! [`Objects`], the walk along it.
+//! The list of loaded objects and the dependency walk: [`Objects`], the walk
+//! along the list; `append`, which puts a newly mapped object at its tail; and
+//! musl's `load_direct_deps`, `load_deps`, `extend_bfs_deps` and `load_preload`.
 
 use crate::dso::Dso;
 use crate::elf::DT_NEEDED;
