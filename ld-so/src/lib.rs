@@ -2,9 +2,11 @@
 //! `ldso/dynlink.c` and `ldso/dlstart.c` (design.md §2).
 //!
 //! Layering: `arch` holds every line of assembly and the relocation kinds of
-//! one architecture; `sys` the raw system calls; `musl` the contract with the
-//! rest of libc (private layouts checked against the probe). Everything above
-//! them is safe Rust.
+//! one architecture (its contract is the trait `arch::Arch`); `musl` the
+//! contract with the rest of libc (private layouts checked against the probe);
+//! `mem` the raw reads and writes of mapped objects. Above them, `unsafe`
+//! stays in small blocks with a `SAFETY:` note (docs/loader.md, "How unsafe
+//! code is contained"). The module map is in docs/loader.md.
 //!
 //! Every function a plain program start runs that is not inlined carries
 //! `#[link_section = ".text.startup.stormless"]`: the linker's default script
