@@ -14,6 +14,7 @@ mod measure;
 mod plot;
 mod python;
 mod report;
+mod script;
 mod storecopy;
 mod workloads;
 
@@ -51,6 +52,8 @@ pub enum WorkloadKind {
     PythonImports,
     Pynamic,
     StoreN,
+    /// A busybox sh script starting python3, sqlite3 and lua again and again (scale/script.rs).
+    Armv7Script,
 }
 
 impl WorkloadKind {
@@ -59,6 +62,7 @@ impl WorkloadKind {
             WorkloadKind::PythonImports => "python-imports",
             WorkloadKind::Pynamic => "pynamic",
             WorkloadKind::StoreN => "store-n",
+            WorkloadKind::Armv7Script => "armv7-script",
         }
     }
 }
@@ -113,7 +117,8 @@ pub fn run(opts: &Options, arches: &[Arch], versions: &[MuslVersion]) -> Result<
         std::fs::write(path, serde_json::to_string_pretty(&records)?)?;
         say(format!("bench: wrote {}", path.display()));
     }
-    if opts.config != Config::Tiny {
+    // armv7-script writes docs/bench-armv7-script.md itself.
+    if opts.config != Config::Tiny && opts.workload != WorkloadKind::Armv7Script {
         report::publish(&records)?;
     }
     Ok(())
@@ -131,6 +136,9 @@ pub fn run_one(opts: &Options, version: MuslVersion, arch: Arch) -> Result<Vec<R
                 t.root.display()
             );
         }
+    }
+    if opts.workload == WorkloadKind::Armv7Script {
+        return script::run(opts, version, arch);
     }
     let cases = prepare(opts, &base)?;
     let mut records = Vec::new();
@@ -196,6 +204,7 @@ pub(crate) fn prepare(opts: &Options, base: &Tree) -> Result<Vec<Case>> {
                 .collect::<Result<Vec<_>>>()?;
             Ok(vec![Case { size: size.label(), n: None, starts, root }])
         }
+        WorkloadKind::Armv7Script => bail!("armv7-script is measured by scale/script.rs, not as cases"),
         WorkloadKind::PythonImports => {
             let pythons = python::pythons(base.version, base.arch)?;
             std::fs::create_dir_all(&scale)?;

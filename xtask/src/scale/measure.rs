@@ -199,6 +199,7 @@ pub fn measure_case(
                 super::WorkloadKind::StoreN => 200,
                 super::WorkloadKind::PythonImports => 50,
                 super::WorkloadKind::Pynamic => 20,
+                super::WorkloadKind::Armv7Script => 5,
             };
             let runs = opts.runs.unwrap_or(if opts.config == super::Config::Tiny { 3 } else { default_runs });
             let warmup = (runs / 10).clamp(1, 10);
