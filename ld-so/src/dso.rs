@@ -40,7 +40,8 @@ pub struct Dso {
     pub runtime_loaded: bool,
     /// Found through its requester's resolution table (`--list` marks it).
     pub from_table: bool,
-    /// Whether this object's own resolution table was looked for yet.
+    /// This object's own resolution table: looked for yet, and if usable,
+    /// where it is and where the next lookup in it starts.
     pub table: crate::table::TableState,
     /// Direct dependencies first (`ndeps_direct`), then, once `bfs_built`, the
     /// rest of the breadth-first closure.

@@ -20,17 +20,23 @@ use crate::musl::{ffi, libc};
 use alloc::vec::Vec;
 use core::ffi::c_int;
 use stormless_elf::note::{NoteAlign, Notes};
-use stormless_ldcache::{Item, Table, NOTE_OWNER, NOTE_TYPE};
+use stormless_ldcache::{Cursor, Item, Table, NOTE_OWNER, NOTE_TYPE};
 use stormless_search as search;
 
-/// What is known of an object's own table, so that it is validated only once.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
+/// What is known of an object's own table, so that it is validated only once
+/// and its note found only once.
+#[derive(Clone, Copy)]
 pub enum TableState {
     NotLookedFor,
     /// No note, or one that could not be decoded.
     Unusable,
-    Usable,
+    /// The validated descriptor, and where the next lookup in it starts (the
+    /// loader asks for an object's names one after another: resuming after
+    /// the previous hit makes them one pass over a sorted table).
+    Usable {
+        desc: &'static [u8],
+        cursor: Cursor,
+    },
 }
 
 /// The descriptor of `d`'s resolution note, if it has one inside its mapped
@@ -64,30 +70,30 @@ fn note_descriptor(d: &Dso) -> Option<&'static [u8]> {
     None
 }
 
-/// `d`'s table, decoded; None when it has none or it is unusable.
-fn table_of(d: &mut Dso) -> Option<Table<'static>> {
-    if d.table == TableState::Unusable {
-        return None;
+/// `d`'s table and its cursor; None when it has none or it is unusable.
+fn table_of(d: &mut Dso) -> Option<(Table<'static>, &mut Cursor)> {
+    if matches!(d.table, TableState::NotLookedFor) {
+        d.table = validate(d);
     }
+    match &mut d.table {
+        TableState::Usable { desc, cursor } => Some((Table::already_validated(desc), cursor)),
+        _ => None,
+    }
+}
+
+/// Find and decode `d`'s table, the first time it is asked for.
+fn validate(d: &Dso) -> TableState {
     let Some(desc) = note_descriptor(d) else {
-        d.table = TableState::Unusable;
-        return None;
+        return TableState::Unusable;
     };
-    if d.table == TableState::Usable {
-        return Some(Table::already_validated(desc));
-    }
-    match Table::parse(desc) {
-        Ok(t) => {
-            d.table = TableState::Usable;
-            Some(t)
-        }
+    match Table::parse_with_cursor(desc) {
+        Ok((_, cursor)) => TableState::Usable { desc, cursor },
         Err(e) => {
             if crate::state::state().debug.libs {
                 let why = load::name_z(e.message().as_bytes());
                 crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, load::z_ptr(&why));
             }
-            d.table = TableState::Unusable;
-            None
+            TableState::Unusable
         }
     }
 }
@@ -96,10 +102,13 @@ fn table_of(d: &mut Dso) -> Option<Table<'static>> {
 /// that opens, its pathname in `found`. None when the table does not answer
 /// (no table, no entry, nothing opened, or an open error the full search must
 /// meet and report itself): the caller then searches as musl does.
+// Out of line (LLVM would inline it into load_library on x86_64, out of the
+// startup section), and with less of the search crate inlined into it on arm.
+#[inline(never)]
 #[link_section = ".text.startup.stormless"]
 pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_int> {
-    let table = table_of(requester)?;
-    let items = table.lookup(name)?;
+    let (table, cursor) = table_of(requester)?;
+    let items = table.lookup_from(name, cursor)?;
     let st = crate::state::state();
     if st.debug.libs {
         let list = load::name_z(items.raw());

@@ -25,9 +25,13 @@ extern crate alloc;
 extern crate std;
 
 mod builder;
+mod cursor;
+mod scan;
 mod table;
+mod text;
 
 pub use builder::{note_bytes, BuildError, TableBuilder};
+pub use cursor::Cursor;
 pub use table::{Entries, Entry, Item, Items, ParseError, Table};
 
 /// The note's owner, as written in the note header (without its NUL).

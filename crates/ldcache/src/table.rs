@@ -2,6 +2,9 @@
 
 use core::fmt;
 
+use crate::cursor::Cursor;
+use crate::scan::{field_end, split_field};
+use crate::text::is_text;
 use crate::{MAX_ITEM_LEN, MAX_NEEDED_LEN};
 
 /// Why a descriptor is not a usable table. Each variant names the first problem found.
@@ -98,52 +101,57 @@ impl<'a> Item<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table<'a> {
     /// The entries without the final terminating NUL.
-    body: &'a [u8],
+    pub(crate) body: &'a [u8],
 }
 
 impl<'a> Table<'a> {
     /// Validate a note descriptor. Trailing padding is not part of the descriptor: callers
     /// pass exactly `descsz` bytes.
     pub fn parse(desc: &'a [u8]) -> Result<Table<'a>, ParseError> {
+        Table::parse_with_cursor(desc).map(|(table, _)| table)
+    }
+
+    /// [`parse`](Self::parse), and the cursor for [`lookup_from`](Self::lookup_from): one that
+    /// resumes after each hit when the names are strictly ascending (as patchelf and
+    /// `stormless embed` write them), one that always starts from the first entry otherwise.
+    pub fn parse_with_cursor(desc: &'a [u8]) -> Result<(Table<'a>, Cursor), ParseError> {
         let body = match desc {
-            [] => return Err(ParseError::Unterminated),
             [body @ .., 0] => body,
             _ => return Err(ParseError::Unterminated),
         };
-        // body is `{ needed NUL pathlist NUL }`: empty, or ending with NUL.
-        if let Some(&last) = body.last() {
-            if last != 0 {
+        // body is `{ needed NUL pathlist NUL }`: empty, or ending with NUL, so every field
+        // below finds its NUL.
+        if body.last().is_some_and(|&last| last != 0) {
+            return Err(ParseError::Unterminated);
+        }
+        let mut rest = body;
+        // The empty name is below every name.
+        let mut previous: &[u8] = &[];
+        let mut names_ascend = true;
+        while !rest.is_empty() {
+            let TextField { field: needed, after, .. } = text_field(rest, false)?;
+            if needed.is_empty() {
+                // An empty name before the end: the terminator came early.
                 return Err(ParseError::Unterminated);
             }
-        }
-        let mut fields = body.split(|&b| b == 0);
-        loop {
-            let needed = fields.next().unwrap_or_default();
-            // After the last pair, `split` yields the empty field after the final NUL.
-            if needed.is_empty() {
-                if fields.next().is_some() {
-                    // An empty name before the end: the terminator came early.
-                    return Err(ParseError::Unterminated);
-                }
-                break;
-            }
-            check_text(needed)?;
             if needed.len() > MAX_NEEDED_LEN {
                 return Err(ParseError::NeededTooLong);
             }
-            let list = fields.next().ok_or(ParseError::MissingPathList)?;
-            // The final empty field of `split` is not a path list.
-            if list.is_empty() && fields.clone().next().is_none() {
-                return Err(ParseError::MissingPathList);
+            let TextField { field: list, plain: one_item, after } = match after {
+                Some(after) if !after.is_empty() => text_field(after, true)?,
+                _ => return Err(ParseError::MissingPathList),
+            };
+            let mut items = (!list.is_empty()).then_some(list);
+            while let Some(raw_items) = items {
+                let (raw, tail) = if one_item { (raw_items, None) } else { split_field(raw_items, true) };
+                Item::parse(raw)?;
+                items = tail;
             }
-            check_text(list)?;
-            if !list.is_empty() {
-                for raw in list.split(|&b| b == b':') {
-                    Item::parse(raw)?;
-                }
-            }
+            names_ascend &= previous < needed;
+            previous = needed;
+            rest = after.unwrap_or_default();
         }
-        Ok(Table { body })
+        Ok((Table { body }, Cursor::new(names_ascend)))
     }
 
     /// A descriptor [`parse`](Self::parse) accepted before, without checking it again (the
@@ -169,9 +177,31 @@ impl<'a> Table<'a> {
     }
 }
 
+/// A field of the descriptor, checked to be text.
+struct TextField<'a> {
+    field: &'a [u8],
+    /// Printable ASCII without `:`: for a path list, at most one item.
+    plain: bool,
+    /// What follows the field's NUL.
+    after: Option<&'a [u8]>,
+}
+
+/// The field that starts `rest` (up to its NUL), checked to be text, where `:` is not plain
+/// when `colon_ends`. Printable ASCII, the usual case, is both found and checked in one pass.
+fn text_field(rest: &[u8], colon_ends: bool) -> Result<TextField<'_>, ParseError> {
+    let run = field_end(rest, colon_ends, true);
+    if let (Some(field), Some(0)) = (rest.get(..run), rest.get(run)) {
+        return Ok(TextField { field, plain: true, after: rest.get(run + 1..) });
+    }
+    let (field, after) = split_field(rest, false);
+    check_text(field)?;
+    Ok(TextField { field, plain: false, after })
+}
+
 /// Control characters and invalid UTF-8 are not text. NUL never reaches here.
+/// (Printable ASCII fields are found to be text by `text_field` without this.)
 fn check_text(bytes: &[u8]) -> Result<(), ParseError> {
-    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || core::str::from_utf8(bytes).is_err() {
+    if !is_text(bytes) {
         return Err(ParseError::NotText);
     }
     Ok(())
@@ -187,7 +217,7 @@ pub struct Entry<'a> {
 /// Iterator over a validated table's entries.
 #[derive(Clone, Debug)]
 pub struct Entries<'a> {
-    rest: &'a [u8],
+    pub(crate) rest: &'a [u8],
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -196,10 +226,9 @@ impl<'a> Iterator for Entries<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let mut fields = self.rest.splitn(3, |&b| b == 0);
-        let needed = fields.next()?;
-        let list = fields.next()?;
-        self.rest = fields.next().unwrap_or_default();
+        let (needed, after) = split_field(self.rest, false);
+        let (list, rest) = split_field(after?, false);
+        self.rest = rest.unwrap_or_default();
         Some(Entry { needed, items: Items { rest: (!list.is_empty()).then_some(list) } })
     }
 }
@@ -220,11 +249,7 @@ impl<'a> Items<'a> {
 impl<'a> Iterator for Items<'a> {
     type Item = Item<'a>;
     fn next(&mut self) -> Option<Item<'a>> {
-        let rest = self.rest?;
-        let (raw, tail) = match rest.iter().position(|&b| b == b':') {
-            Some(colon) => (&rest[..colon], Some(&rest[colon + 1..])),
-            None => (rest, None),
-        };
+        let (raw, tail) = split_field(self.rest?, true);
         self.rest = tail;
         // Validated by Table::parse.
         Item::parse(raw).ok()

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use stormless_ldcache::{BuildError, Item, Table, TableBuilder, MAX_ITEM_LEN, MAX_NEEDED_LEN};
+use stormless_ldcache::{BuildError, Item, Items, Table, TableBuilder, MAX_ITEM_LEN, MAX_NEEDED_LEN};
 
 /// An item as owned bytes: `(is_file, path)`, `=path` when `is_file`, else `?path`.
 type OwnedItem = (bool, Vec<u8>);
@@ -103,6 +103,26 @@ fn assert_parse_accepts_only_built(desc: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// An answer of `lookup`, comparable across lookups: which bytes of the descriptor the path list
+/// is (two entries of one name may hold equal lists), or the empty list, or none.
+fn answer(found: Option<Items<'_>>) -> Option<(*const u8, usize)> {
+    found
+        .map(|items| (items.raw().as_ptr(), items.raw().len()))
+        .map(|(at, len)| (if len == 0 { std::ptr::null() } else { at }, len))
+}
+
+/// Names to look up in a table of `entries`: its own, each with a byte more and a byte less
+/// (names that sort next to it), and `others`.
+fn names_to_ask(entries: &[OwnedEntry], others: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut names = others;
+    for (needed, _) in entries {
+        names.push(needed.clone());
+        names.push([needed.as_slice(), b"0"].concat());
+        names.push(needed[..needed.len() - 1].to_vec());
+    }
+    names
+}
+
 /// Damage to a byte: a byte with a meaning in the format, or any byte.
 fn damage() -> impl Strategy<Value = u8> {
     prop_oneof![Just(0u8), Just(b':'), Just(b'='), Just(b'?'), Just(0x01), Just(0x7f), Just(0xff), any::<u8>()]
@@ -126,6 +146,34 @@ proptest! {
             let first = &entries.iter().find(|(n, _)| n == needed).unwrap().1;
             let found: Vec<OwnedItem> = table.lookup(needed).expect("a pushed name is not found").map(owned).collect();
             prop_assert_eq!(&found, first);
+        }
+    }
+
+    /// `lookup_from` gives exactly `lookup`'s answers, whatever was asked before through the
+    /// same cursor: for tables sorted as the writers sort them (where the cursor resumes) and
+    /// for tables in any order, with repeated names (where it must not).
+    #[test]
+    fn lookup_from_answers_as_lookup(
+        entries in entries(),
+        sorted in any::<bool>(),
+        asks in prop::collection::vec(any::<Index>(), 0..40),
+        others in prop::collection::vec(needed(), 1..3),
+    ) {
+        let mut entries = entries;
+        if sorted {
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.dedup_by(|a, b| a.0 == b.0);
+        }
+        let desc = build(&entries).unwrap();
+        let (table, mut cursor) = Table::parse_with_cursor(&desc).expect("parse_with_cursor rejects a built table");
+        prop_assert_eq!(Ok(table), Table::parse(&desc));
+        let ascending = entries.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        prop_assert_eq!(cursor.resumes(), ascending);
+        let names = names_to_ask(&entries, others);
+        for ask in asks {
+            let name = ask.get(&names);
+            let want = answer(table.lookup(name));
+            prop_assert_eq!(answer(table.lookup_from(name, &mut cursor)), want, "{}", name.escape_ascii());
         }
     }
 
