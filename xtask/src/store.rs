@@ -73,6 +73,7 @@ pub fn ensure(version: MuslVersion, arch: Arch) -> Result<()> {
         build.ensure_despite_tree_rebuilds(&format!("{}\n{text}", out.display()))?;
         outs.insert(package.name, (hash, out));
     }
+    remove_stale_outputs(&store, &outs)?;
     let python = &outs.get("python3.11").context("store: no python3.11 package")?.1;
     recipes::check_python(python, &sysroot, arch)?;
     entry_points(&store, python, &sysroot, &reference)?;
@@ -80,6 +81,31 @@ pub fn ensure(version: MuslVersion, arch: Arch) -> Result<()> {
     crate::wheels::install(arch, &site)?;
     compile_site_packages(&store, arch, &site)?;
     write_atomic(&store.stamp(), format!("{}\n", python.display()).as_bytes())
+}
+
+/// Remove every package directory (`<hash>-<name>-<version>`) that no
+/// current recipe produced: the output of a build that failed (its stamp
+/// never written, so no later build of the package removes it) or of a
+/// superseded recipe. Everything that lists the store's directories — the
+/// bench's floor copy gathers every package's `lib` into one — must see
+/// only the store's packages: armv7's first OpenSSL, refused by `check.rs`
+/// (it NEEDs glibc's libatomic), stayed beside the rebuilt one, and the
+/// floor copy took its `libcrypto.so.3`.
+fn remove_stale_outputs(store: &Store, outs: &BTreeMap<&str, (String, PathBuf)>) -> Result<()> {
+    for entry in fs::read_dir(&store.root)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let is_package = name.len() > 33 && name.as_bytes()[32] == b'-' && name[..32].bytes().all(is_base32);
+        if is_package && !outs.values().any(|(_, out)| *out == path) {
+            say(format!("store: removing {}, which no current recipe produced", path.display()));
+            remove_dir(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_base32(b: u8) -> bool {
+    NIX_BASE32.contains(&b)
 }
 
 /// The site-packages directory both entry points import from, inside the
@@ -132,8 +158,10 @@ fn package_hash(version: MuslVersion, arch: Arch, cc: &str, recipe: &str, deps: 
     base32(&h.finalize()[..20])
 }
 
+/// Nix's base32 alphabet (no e, o, u, t).
+const NIX_BASE32: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
+
 fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
     let mut out = String::new();
     let (mut acc, mut bits) = (0u32, 0);
     for &b in bytes {
@@ -141,7 +169,7 @@ fn base32(bytes: &[u8]) -> String {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+            out.push(NIX_BASE32[((acc >> bits) & 31) as usize] as char);
         }
     }
     out
