@@ -1,9 +1,14 @@
 //! Arbitrary bytes through `Table::already_validated`, which skips validation (the loader's
-//! path for a table it checked before): iteration and lookups must never panic nor loop.
+//! path for a table it checked before): iteration and lookups must never panic nor loop, also
+//! through a cursor that resumes (one made for another table, which the API does not promise
+//! answers for, only no panic).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stormless_ldcache::Table;
+use stormless_ldcache::{Cursor, Table};
+
+/// A table whose names ascend, so that its cursor resumes.
+const ASCENDING: &[u8] = b"a\0=/a\0b\0?/b\0c\0\0\0";
 
 fuzz_target!(|bytes: &[u8]| {
     let table = Table::already_validated(bytes);
@@ -24,9 +29,18 @@ fuzz_target!(|bytes: &[u8]| {
             let _ = found.count();
         }
     }
-    for name in [&b""[..], b"libc.so", b"a"] {
+    let (other, mut resuming) = Table::parse_with_cursor(ASCENDING).expect("a valid table");
+    assert!(resuming.resumes());
+    let mut plain = Cursor::default();
+    for name in [&b""[..], b"libc.so", b"a", b"b", b"\xff"] {
         if let Some(found) = table.lookup(name) {
             let _ = found.count();
         }
+        assert_eq!(table.lookup_from(name, &mut plain), table.lookup(name));
+        if let Some(found) = table.lookup_from(name, &mut resuming) {
+            let _ = found.count();
+        }
+        // Moves the cursor to somewhere in the other table, maybe past the end of this one.
+        let _ = other.lookup_from(b"b", &mut resuming);
     }
 });
