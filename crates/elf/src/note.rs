@@ -1,8 +1,42 @@
 //! ELF notes (`PT_NOTE` segments, `SHT_NOTE` sections): `namesz`, `descsz`, `type`, then the
 //! name and the descriptor, each padded to the note alignment.
 
+use crate::consts::PT_LOAD;
 use crate::error::Error;
 use crate::read::{bytes_at, u32_at};
+
+/// Whether a loader reads the notes of the `PT_NOTE` at `[vaddr, vaddr + filesz)`: only where
+/// they are mapped, inside the file-backed part of a `PT_LOAD` (`segments`: `(p_type, p_vaddr,
+/// p_filesz)` of every program header). The stormless loader reads its resolution table there
+/// (`ld-so/src/table.rs`), and `stormless show`/`check` report the table this rule selects, so
+/// the CLI never reports a table the loader ignores. Generic over the address width, so that a
+/// 32-bit loader does 32-bit arithmetic.
+#[inline]
+pub fn note_is_mapped<A: Address>(vaddr: A, filesz: A, mut segments: impl Iterator<Item = (u32, A, A)>) -> bool {
+    let Some(end) = vaddr.checked_add(filesz) else { return false };
+    segments.any(|(typ, load_vaddr, load_filesz)| {
+        typ == PT_LOAD
+            && vaddr >= load_vaddr
+            && load_vaddr.checked_add(load_filesz).is_some_and(|load_end| end <= load_end)
+    })
+}
+
+/// An address or size as a program header holds it (`u64` in a file reader, `usize` in a loader).
+pub trait Address: Copy + Ord {
+    fn checked_add(self, other: Self) -> Option<Self>;
+}
+
+macro_rules! address {
+    ($($t:ty),*) => {$(
+        impl Address for $t {
+            #[inline]
+            fn checked_add(self, other: Self) -> Option<Self> {
+                <$t>::checked_add(self, other)
+            }
+        }
+    )*};
+}
+address!(u32, u64, usize);
 
 /// The padding unit of a note area. Almost all notes use 4 bytes, even in ELF64; a segment or
 /// section aligned to 8 (such as `.note.gnu.property` on 64-bit machines) uses 8.
@@ -94,6 +128,17 @@ impl<'a> Iterator for Notes<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_note_is_read_only_inside_a_load_segments_file_bytes() {
+        use super::note_is_mapped;
+        let load = [(crate::consts::PT_LOAD, 0x1000u64, 0x200u64)];
+        assert!(note_is_mapped(0x1100, 0x100, load.into_iter()));
+        assert!(!note_is_mapped(0x1100, 0x101, load.into_iter()), "past the file bytes");
+        assert!(!note_is_mapped(0x0f00, 0x10, load.into_iter()), "before the segment");
+        assert!(!note_is_mapped(0x1100, 0x10, [(crate::consts::PT_NOTE, 0x1000u64, 0x200u64)].into_iter()));
+        assert!(!note_is_mapped(u64::MAX, 2, load.into_iter()), "wrapping");
+    }
+
     use super::*;
     use std::vec::Vec;
 

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use object::elf;
 use object::read::elf::{Dyn as _, FileHeader, ProgramHeader as _, SectionHeader as _};
 use object::Endianness;
+use stormless_elf::note::note_is_mapped;
 use stormless_trees::Arch;
 
 /// A program header, widened to 64 bits.
@@ -160,9 +161,14 @@ impl ElfImage {
             .map(|s| addr - s.p_vaddr + s.p_offset)
     }
 
-    /// The one resolution table the loader would use: the first note in a `PT_NOTE`.
+    /// The one resolution table the loader would use: the first note in a `PT_NOTE` that lies
+    /// inside a `PT_LOAD`'s file bytes, the loader's rule (`stormless_elf::note::note_is_mapped`);
+    /// a note elsewhere is never read.
     pub fn ldcache_note(&self) -> Option<&LdcacheNote> {
-        self.notes.first()
+        let spans = || self.segments.iter().map(|s| (s.p_type, s.p_vaddr, s.p_filesz));
+        self.notes.iter().find(|note| {
+            self.segments.get(note.segment).is_some_and(|s| note_is_mapped(s.p_vaddr, s.p_filesz, spans()))
+        })
     }
 
     /// An image with only `data` and `segments` set, for the checks that look at nothing else.
@@ -409,6 +415,38 @@ pub fn text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_the_first_note_the_loader_reads() {
+        let segment = |p_type: u32, p_vaddr: u64, p_filesz: u64| Segment {
+            p_type,
+            p_flags: 0,
+            p_offset: p_vaddr,
+            p_vaddr,
+            p_paddr: p_vaddr,
+            p_filesz,
+            p_memsz: p_filesz,
+            p_align: 4,
+        };
+        let note = |segment: usize, desc: &[u8]| LdcacheNote {
+            segment,
+            offset: 0,
+            len: 0,
+            desc: desc.to_vec(),
+            section: None,
+        };
+        // A PT_NOTE past the PT_LOAD's file bytes (a mutated or hand-made file), then one inside.
+        let segments = vec![
+            segment(elf::PT_LOAD.0, 0, 0x1000),
+            segment(elf::PT_NOTE.0, 0x2000, 0x20),
+            segment(elf::PT_NOTE.0, 0x100, 0x20),
+        ];
+        let mut image = ElfImage::for_tests(Vec::new(), segments);
+        image.notes = vec![note(1, b"outside\0"), note(2, b"inside\0")];
+        assert_eq!(image.ldcache_note().map(|n| n.desc.as_slice()), Some(&b"inside\0"[..]));
+        image.notes.truncate(1);
+        assert!(image.ldcache_note().is_none(), "the loader never reads a note outside every PT_LOAD");
+    }
 
     #[test]
     fn refuses_what_is_not_elf() {

@@ -62,6 +62,9 @@ fn show(args: &Args) -> Result<()> {
             println!("resolution table: {count} entries, {} bytes", note.desc.len());
             print!("{}", report::table_text(&table));
         }
+        _ if !image.notes.is_empty() => {
+            println!("no resolution table the loader reads (a resolution note lies outside every PT_LOAD's file data)")
+        }
         _ => println!("no resolution table"),
     }
     Ok(())
