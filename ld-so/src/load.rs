@@ -15,7 +15,6 @@ mod names;
 
 use crate::dso::Dso;
 use crate::heap;
-use crate::mem;
 use crate::musl::ffi;
 use crate::state::{ldso_ptr, state};
 use crate::symbols::{find_sym, Scope};
@@ -24,25 +23,53 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use deps::append;
-use find::{fixup_rpath, open_path, path_open, sys_path, ListSource};
+use find::LoaderSearch;
 use map::FileInfo;
 use names::{owned_name, short_name};
 use stormless_search as search;
+use stormless_search::{Outcome, Source};
 
 pub use crate::tls::link_tls;
 pub use deps::{extend_bfs_deps, load_deps, load_preload, Objects};
-pub use find::{open_candidate, origin, read_exe_link};
 pub use map::{file_info, map_library, raise_default_stack, reclaim_gaps, unmap};
 pub use names::{free_owned_name, name_z, z_ptr};
 
 const ENOMEM: core::ffi::c_int = 12;
+
+/// libc's names and the loader's own: the loader itself, appended to the list
+/// the first time (ldd reports each alias once).
+fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> *mut Dso {
+    let st = state();
+    if let search::NameKind::LibcAlias(alias) = kind {
+        crate::debug_libs!(" %s is libc, the loader itself", debug_name);
+        if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
+            st.ldd_reported |= alias.ldd_report_bit();
+            // SAFETY: C strings and a pointer for %p.
+            unsafe {
+                ffi::dprintf(
+                    1,
+                    c"\t%s => %s (%p)\n".as_ptr(),
+                    z_ptr(&name_z(name)),
+                    st.ldso.name,
+                    st.ldso.base as *const c_void,
+                )
+            };
+        }
+    } else {
+        crate::debug_libs!(" %s is the loader itself", debug_name);
+    }
+    let ldso = ldso_ptr();
+    if st.ldso.prev.is_null() {
+        append(ldso);
+    }
+    ldso
+}
 
 /// musl's `load_library`: the object `name` resolves to for `needed_by`,
 /// loading it if needed. Null with errno set when it cannot be loaded.
 #[link_section = ".text.startup.stormless"]
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
-    let ldso = ldso_ptr();
     let debug_name = if st.debug.libs { name_z(name) } else { None };
     let debug_name = z_ptr(&debug_name);
     if st.debug.libs {
@@ -54,107 +81,27 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         };
         crate::debug_libs!("find library=%s [needed by %s]", debug_name, by);
     }
-    match search::classify_with(name, || st.ldso.name_bytes()) {
-        search::NameKind::Empty => {
+    let mut found: Vec<u8> = Vec::new();
+    let requester = (!needed_by.is_null()).then_some(needed_by);
+    let (fd, source) = match search::search(&mut LoaderSearch { found: &mut found }, name, requester) {
+        Outcome::Opened { file, source } => (file, source),
+        Outcome::AlreadyLoaded(p) => return p,
+        Outcome::Loader(kind) => return loader_itself(name, kind, debug_name),
+        Outcome::Empty => {
             ffi::set_errno(search::errno::EINVAL);
             return core::ptr::null_mut();
         }
-        search::NameKind::LibcAlias(alias) => {
-            crate::debug_libs!(" %s is libc, the loader itself", debug_name);
-            // ldd reports each alias once, as the loader itself.
-            if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
-                st.ldd_reported |= alias.ldd_report_bit();
-                // SAFETY: C strings and a pointer for %p.
-                unsafe {
-                    ffi::dprintf(
-                        1,
-                        c"\t%s => %s (%p)\n".as_ptr(),
-                        z_ptr(&name_z(name)),
-                        st.ldso.name,
-                        st.ldso.base as *const c_void,
-                    )
-                };
+        Outcome::NotFound => {
+            if st.debug.libs {
+                // SAFETY: strerror returns a static string for any errno.
+                let why = unsafe { ffi::strerror(ffi::errno()) };
+                crate::debug_libs!(" not found: %s (%s)", debug_name, why);
             }
-            if st.ldso.prev.is_null() {
-                append(ldso);
-            }
-            return ldso;
-        }
-        search::NameKind::LoaderItself => {
-            crate::debug_libs!(" %s is the loader itself", debug_name);
-            if st.ldso.prev.is_null() {
-                append(ldso);
-            }
-            return ldso;
-        }
-        _ => {}
-    }
-    let mut found: Vec<u8> = Vec::new();
-    let mut from_table = false;
-    let by_path = name.contains(&b'/');
-    let fd;
-    if by_path {
-        fd = open_path(name);
-        if fd >= 0 && heap::copy_into(&mut found, name).is_err() {
-            // SAFETY: our descriptor.
-            unsafe { ffi::close(fd) };
-            ffi::set_errno(ENOMEM);
             return core::ptr::null_mut();
         }
-    } else {
-        // Already loaded under this short name (set only by searches)?
-        for p in Objects::after(st.head) {
-            // SAFETY: p is a live Dso of the list.
-            let d = unsafe { &*p };
-            // SAFETY: a short name points into the object's own NUL-terminated name.
-            if !d.shortname.is_null() && unsafe { mem::cstr(d.shortname as usize) } == name {
-                crate::debug_libs!(" already loaded: %s", d.name);
-                return p;
-            }
-        }
-        if !search::fits_search(name) {
-            return core::ptr::null_mut();
-        }
-        let mut f = -1;
-        if st.env_path != 0 {
-            // SAFETY: env_path is a C string from the environment or argv.
-            f = path_open(name, unsafe { mem::cstr(st.env_path) }, ListSource::LdLibraryPath, &mut found);
-        }
-        // design.md §5 step 3: the requester's resolution table.
-        if f == -1 && !needed_by.is_null() {
-            // SAFETY: a live Dso.
-            if let Some(table_fd) = crate::table::open(name, unsafe { &mut *needed_by }, &mut found) {
-                f = table_fd;
-                from_table = true;
-            }
-        }
-        let mut p = needed_by;
-        while f == -1 && !p.is_null() {
-            // SAFETY: p walks needed_by links of live Dsos.
-            let d = unsafe { &mut *p };
-            match fixup_rpath(d) {
-                Err(()) => f = -2,
-                Ok(()) => {
-                    if let Some(rpath) = d.rpath_bytes() {
-                        f = path_open(name, rpath, ListSource::Rpath(d), &mut found);
-                    }
-                }
-            }
-            p = d.needed_by;
-        }
-        if f == -1 {
-            f = path_open(name, sys_path(), ListSource::SysPath, &mut found);
-        }
-        fd = f;
-    }
-    if fd < 0 {
-        if st.debug.libs {
-            // SAFETY: strerror returns a static string for any errno.
-            let why = unsafe { ffi::strerror(ffi::errno()) };
-            crate::debug_libs!(" not found: %s (%s)", debug_name, why);
-        }
-        return core::ptr::null_mut();
-    }
+    };
+    let by_path = matches!(source, Source::Pathname);
+    let from_table = matches!(source, Source::Table(_));
     if st.debug.libs {
         let found_z = name_z(&found);
         crate::debug_libs!(" found file=%s", z_ptr(&found_z));

@@ -4,8 +4,8 @@
 //! The note is read where it is mapped: a `PT_NOTE` inside the file-backed part
 //! of a `PT_LOAD`, so using a table costs no system call. It is decoded by
 //! `stormless_ldcache` (the CLI's decoder too) and validated once per object;
-//! what an item makes us open is `stormless_search::table_item_path`, the rule
-//! `stormless explain` predicts with. A table only saves failed probes: a name
+//! what an item makes us open is decided by `stormless_search::search`, the
+//! driver `stormless explain` predicts with. A table only saves failed probes: a name
 //! it does not list, or whose items all fail to open, goes through the full
 //! search, and a table that cannot be decoded is ignored (one `LD_DEBUG=libs`
 //! line), never trusted.
@@ -16,12 +16,8 @@ use crate::dso::Dso;
 use crate::elf::{PT_LOAD, PT_NOTE};
 use crate::load;
 use crate::mem;
-use crate::musl::{ffi, libc};
-use alloc::vec::Vec;
-use core::ffi::c_int;
 use stormless_elf::note::{NoteAlign, Notes};
-use stormless_ldcache::{Cursor, Item, Table, NOTE_OWNER, NOTE_TYPE};
-use stormless_search as search;
+use stormless_ldcache::{Cursor, Items, Table, NOTE_OWNER, NOTE_TYPE};
 
 /// What is known of an object's own table, so that it is validated only once
 /// and its note found only once.
@@ -98,66 +94,10 @@ fn validate(d: &Dso) -> TableState {
     }
 }
 
-/// Open `name` through `requester`'s table: the descriptor of the first item
-/// that opens, its pathname in `found`. None when the table does not answer
-/// (no table, no entry, nothing opened, or an open error the full search must
-/// meet and report itself): the caller then searches as musl does.
-// Out of line (LLVM would inline it into load_library on x86_64, out of the
-// startup section), and with less of the search crate inlined into it on arm.
-#[inline(never)]
-#[link_section = ".text.startup.stormless"]
-pub fn open(name: &[u8], requester: &mut Dso, found: &mut Vec<u8>) -> Option<c_int> {
+/// The entry for `name` in `requester`'s table, if it has a usable one that
+/// lists the name. What its items make the search open is
+/// `stormless_search::search`'s.
+pub fn entry(requester: &mut Dso, name: &[u8]) -> Option<Items<'static>> {
     let (table, cursor) = table_of(requester)?;
-    let items = table.lookup_from(name, cursor)?;
-    let st = crate::state::state();
-    if st.debug.libs {
-        let list = load::name_z(items.raw());
-        crate::debug_libs!(" search resolution table: %s\t\t(of file %s)", load::z_ptr(&list), requester.name);
-    }
-    let secure = libc().secure != 0;
-    // `/proc/self/exe`, read once, when an item first needs it.
-    let mut link = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
-    let mut exe_link = None;
-    for item in items {
-        let needs_link = requester.kernel_mapped && search::item_needs_exe_link(item, secure);
-        if needs_link && exe_link.is_none() {
-            exe_link = Some(load::read_exe_link(&mut link));
-        }
-        let origin = load::origin(requester, exe_link.filter(|_| needs_link).map(|r| r.map(|n| &link[..n])));
-        let mut path = match search::table_item_path(item, name, origin, secure) {
-            Ok(path) => path,
-            // The full search reports the lack of memory, if it meets it too.
-            Err(search::SkippedBecause::OutOfMemory) => return None,
-            Err(_) => {
-                debug_skipped(item);
-                continue;
-            }
-        };
-        // table_item_path leaves room for the NUL.
-        if crate::heap::reserve(&mut path, 1).is_err() {
-            return None;
-        }
-        path.push(0);
-        let fd = load::open_candidate(&path);
-        if fd >= 0 {
-            path.pop();
-            *found = path;
-            return Some(fd);
-        }
-        if !search::search_continues_after_open_error(ffi::errno()) {
-            break;
-        }
-        if matches!(item, Item::File(_)) {
-            crate::debug_libs!("  stale table entry: %s", path.as_ptr());
-        }
-    }
-    crate::debug_libs!(" nothing in the resolution table opened: full search");
-    None
-}
-
-fn debug_skipped(item: Item<'_>) {
-    if crate::state::state().debug.libs {
-        let raw = load::name_z(item.path());
-        crate::debug_libs!("  table item not usable here: %c%s", item.prefix() as c_int, load::z_ptr(&raw));
-    }
+    table.lookup_from(name, cursor)
 }

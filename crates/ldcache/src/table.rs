@@ -71,6 +71,14 @@ impl<'a> Item<'a> {
         }
     }
 
+    /// What the CLI calls this kind of item in JSON (`show --json`).
+    pub const fn kind_name(&self) -> &'static str {
+        match self {
+            Item::File(_) => "file",
+            Item::Dir(_) => "dir",
+        }
+    }
+
     /// The file or directory, without the prefix.
     pub const fn path(&self) -> &'a [u8] {
         match self {

@@ -16,7 +16,7 @@
 //! | [`sys_path_file`], [`sys_path`] | the `sys_path` block of `load_library` (1062–1099; 1126–1163) |
 //! | [`secure_mode`], [`effective_ld_library_path`] | `__dls3` (1750–1756, 1803–1806; 1819–1825, 1872–1878) |
 //! | [`table_item_path`] | nothing: step 3 of design.md §5, the resolution table, between `env_path` and the rpaths |
-//! | [`SearchPlan`] | `load_library`'s search loop over `env_path`, `p->needed_by`, `sys_path` (1053–1100; 1117–1164) and `dlopen`'s `load_library(file, head)` (2089; 2165) |
+//! | [`search`], [`SearchEnv`] | `load_library` from the name to the opened file: the checks before a search, its loop over `env_path`, the table, `p->needed_by`, `sys_path` (1003–1100; 1067–1164), and `dlopen`'s `load_library(file, head)` (2089; 2165) |
 //!
 //! ## musl 1.2.3 and 1.2.5
 //!
@@ -28,12 +28,12 @@
 //! symbol aliases, page size from auxv, DT_DEBUG_INDIRECT_REL, the deferred error handler — do
 //! not touch the search.)
 //!
-//! ## What is left to the loader
+//! ## What is left to the loader and to the simulation
 //!
-//! The comparison with loaded objects' short names before a search, the device/inode
-//! deduplication after an open, the "a file defining `__libc_start_main` and `stdin` is
-//! replaced by `libc.so`" check, and the memoisation musl does (`p->rpath` once set, `sys_path`
-//! once computed).
+//! What a [`SearchEnv`] does: opening a candidate, finding an object by its short name, the
+//! memoisation musl does (`p->rpath` once set, `sys_path` once computed); and what follows an
+//! open: the device/inode deduplication, mapping, the "a file defining `__libc_start_main` and
+//! `stdin` is replaced by `libc.so`" check.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -43,27 +43,27 @@ extern crate alloc;
 extern crate std;
 
 pub mod debug;
+pub mod driver;
 pub mod errno;
 pub mod name;
 pub mod pathlist;
-pub mod plan;
 pub mod rpath;
 pub mod secure;
 pub mod syspath;
 pub mod table;
 
 pub use debug::DebugFlags;
+pub use driver::{search, Event, Outcome, SearchEnv, SearchStops, Source};
 pub use errno::{exe_link_error_is_tolerated, search_continues_after_open_error};
 pub use name::{classify, classify_with, fits_search, libc_alias, LibcAlias, NameKind};
 pub use pathlist::{is_separator, join, join_into, PathList};
-pub use plan::{Candidate, Candidates, SearchPlan, Source};
 pub use rpath::{
     effective_rpath, expand_rpath, needs_exe_link, origin_directory, origin_tokens, Expanded, IgnoredBecause, Origin,
     OriginTokens, MAX_ORIGIN_TOKENS,
 };
 pub use secure::{effective_ld_library_path, secure_mode};
 pub use syspath::{sys_path, sys_path_file, SysPathFile, DEFAULT_SYS_PATH};
-pub use table::{item_needs_exe_link, table_item_path, SkippedBecause};
+pub use table::{item_needs_exe_link, table_item_path, table_item_path_into, SkippedBecause};
 
 /// musl's `NAME_MAX`: the longest name `load_library` searches for.
 pub const NAME_MAX: usize = 255;

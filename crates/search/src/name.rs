@@ -93,7 +93,7 @@ pub enum NameKind {
     Path,
     /// Searched: first against the short names of loaded objects (1.2.3 dynlink.c:1048–1052),
     /// then, if it fits ([`fits_search`]), through the path lists of a
-    /// [`SearchPlan`](crate::SearchPlan).
+    /// [`search`](crate::search).
     Search,
 }
 

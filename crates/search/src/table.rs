@@ -21,7 +21,8 @@ pub enum SkippedBecause {
     /// An empty `?` item (patchelf's rendering of an empty RUNPATH entry): musl's `path_open`
     /// skips empty entries.
     EmptyDir,
-    /// `dir/name` does not fit musl's `load_library` buffer, which `path_open` skips too.
+    /// `dir/name` (or an `=file`) does not fit musl's `load_library` buffer, which `path_open`
+    /// skips too.
     TooLong,
     /// `$ORIGIN` cannot be expanded here: the same reasons [`expand_rpath`] gives for a rpath.
     Origin(IgnoredBecause),
@@ -39,20 +40,38 @@ pub fn item_needs_exe_link(item: Item<'_>, secure: bool) -> bool {
 
 /// The pathname `item` stands for when the requester looks for `name`. `origin` is the
 /// requester's, as for its rpath (see [`Origin`]); it is only read for a `?` item holding
-/// `$ORIGIN`.
+/// `$ORIGIN`. An owned copy of [`table_item_path_into`]'s.
 pub fn table_item_path(
     item: Item<'_>,
     name: &[u8],
     origin: Origin<'_>,
     secure: bool,
 ) -> Result<Vec<u8>, SkippedBecause> {
+    let mut buf = [0u8; LOAD_LIBRARY_BUF_SIZE];
+    let len = table_item_path_into(item, name, origin, secure, &mut buf)?;
+    let mut path = Vec::new();
+    // Room for the NUL the loader adds to open it.
+    path.try_reserve_exact(len + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
+    path.extend_from_slice(&buf[..len]);
+    Ok(path)
+}
+
+/// [`table_item_path`] written into `buf`, musl's `load_library` buffer, followed by a NUL:
+/// the pathname's length. Every pathname must fit it as every candidate of `path_open` must
+/// (an `=file` item is a `dir/name` that did), so the search allocates nothing.
+pub fn table_item_path_into(
+    item: Item<'_>,
+    name: &[u8],
+    origin: Origin<'_>,
+    secure: bool,
+    buf: &mut [u8; LOAD_LIBRARY_BUF_SIZE],
+) -> Result<usize, SkippedBecause> {
     match item {
         Item::File(file) => {
-            let mut path = Vec::new();
-            // Room for the NUL the loader adds to open it.
-            path.try_reserve_exact(file.len() + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
-            path.extend_from_slice(file);
-            Ok(path)
+            let Some(room) = buf.get_mut(..=file.len()) else { return Err(SkippedBecause::TooLong) };
+            room[..file.len()].copy_from_slice(file);
+            room[file.len()] = 0;
+            Ok(file.len())
         }
         Item::Dir(b"") => Err(SkippedBecause::EmptyDir),
         Item::Dir(dir) => {
@@ -66,16 +85,7 @@ pub fn table_item_path(
                 Expanded::Absent => unreachable!("expand_rpath(Some(_)) is never Absent"),
             };
             // `path_open`'s rule: `dir/name` and its NUL must fit musl's buffer.
-            let len = dir.len() + 1 + name.len();
-            if len >= LOAD_LIBRARY_BUF_SIZE {
-                return Err(SkippedBecause::TooLong);
-            }
-            let mut path = Vec::new();
-            path.try_reserve_exact(len + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
-            path.resize(len + 1, 0);
-            join_into(dir, name, &mut path).ok_or(SkippedBecause::TooLong)?;
-            path.truncate(len);
-            Ok(path)
+            join_into(dir, name, buf).ok_or(SkippedBecause::TooLong)
         }
     }
 }
@@ -96,6 +106,23 @@ mod tests {
         assert_eq!(p.unwrap(), b"/s/2//liba.so");
         let long = [b'd'; 256];
         let p = table_item_path(Item::Dir(&long), &[b'n'; 255], Origin::ObjectName(b"/x/l.so"), false);
+        assert_eq!(p, Err(SkippedBecause::TooLong));
+    }
+
+    /// A file item is opened from the same buffer: one that cannot fit it is skipped, as a
+    /// candidate of that length would be.
+    #[test]
+    fn file_items_fit_the_buffer() {
+        let mut buf = [0xffu8; LOAD_LIBRARY_BUF_SIZE];
+        let n =
+            table_item_path_into(Item::File(b"/s/liba.so"), b"liba.so", Origin::ExeLinkUnavailable, false, &mut buf);
+        assert_eq!((n, &buf[..11]), (Ok(10), &b"/s/liba.so\0"[..]));
+        let long = [b'f'; LOAD_LIBRARY_BUF_SIZE];
+        assert_eq!(
+            table_item_path(Item::File(&long[1..]), b"f", Origin::ExeLinkUnavailable, false).unwrap().len(),
+            511
+        );
+        let p = table_item_path(Item::File(&long), b"f", Origin::ExeLinkUnavailable, false);
         assert_eq!(p, Err(SkippedBecause::TooLong));
     }
 

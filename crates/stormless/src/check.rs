@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use stormless_ldcache::Table;
-use stormless_search::Origin;
 
 use crate::elf_image::{text, ElfImage};
 use crate::inherit::LoadedBy;
@@ -70,7 +69,6 @@ fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<V
     };
     let table = Table::parse(&note.desc).map_err(|e| anyhow::anyhow!("malformed resolution table: {e}"))?;
     let (is_program, origin_name) = origin_path(&image, file, fs);
-    let origin = if is_program { Origin::ExeLink(&origin_name) } else { Origin::ObjectName(&origin_name) };
     // The uncached search: the file's own rpath, then (--loaded-by) the program's context.
     let search = |name: &[u8], from_rpath: Option<Vec<u8>>| {
         from_rpath.or_else(|| loaded_by.and_then(|by| by.inherited(&image, &origin_name, name, fs)))
@@ -86,7 +84,8 @@ fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<V
                 }
             }
         }
-        let (from_table, from_rpath) = table_and_rpath_winners(&image, &items, entry.needed, origin, fs);
+        let (from_table, from_rpath) =
+            table_and_rpath_winners(&image, &items, entry.needed, (is_program, &origin_name), fs);
         let from_search = search(entry.needed, from_rpath);
         if from_table != from_search {
             let show = |p: &Option<Vec<u8>>| p.as_deref().map_or("nothing".to_string(), text);
@@ -107,7 +106,7 @@ fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<V
         if !table_can_answer(needed, &ldso) || table.lookup(needed).is_some() {
             continue;
         }
-        let (_, from_rpath) = table_and_rpath_winners(&image, &[], needed, origin, fs);
+        let (_, from_rpath) = table_and_rpath_winners(&image, &[], needed, (is_program, &origin_name), fs);
         if let Some(found) = search(needed, from_rpath) {
             problems.push(format!("{}: no entry, but the search finds {}", text(needed), text(&found)));
         }

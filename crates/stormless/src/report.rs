@@ -46,13 +46,7 @@ impl TableJson {
                 needed: String::from_utf8_lossy(e.needed).into_owned(),
                 items: e
                     .items
-                    .map(|i| ItemJson {
-                        kind: match i {
-                            Item::File(_) => "file",
-                            Item::Dir(_) => "dir",
-                        },
-                        path: String::from_utf8_lossy(i.path()).into_owned(),
-                    })
+                    .map(|i| ItemJson { kind: i.kind_name(), path: String::from_utf8_lossy(i.path()).into_owned() })
                     .collect(),
             })
             .collect();

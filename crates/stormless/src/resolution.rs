@@ -6,11 +6,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use stormless_ldcache::{Item, Table, TableBuilder};
-use stormless_search::{classify, expand_rpath, join, NameKind, Origin, PathList, LOAD_LIBRARY_BUF_SIZE};
+use stormless_ldcache::{Item, TableBuilder};
+use stormless_search::driver::{self, Walk};
+use stormless_search::{classify, join, NameKind, Outcome, PathList, SearchEnv, Source, LOAD_LIBRARY_BUF_SIZE};
 
-use crate::elf_image::ElfImage;
+use crate::elf_image::{text, ElfImage};
 use crate::inherit::LoadedBy;
+
+mod env;
+use env::{FsSearch, SearchObject};
 
 /// Run-time paths seen from this host: absolute paths live under `root` (`/` without `--root`).
 #[derive(Clone, Debug, Default)]
@@ -178,14 +182,31 @@ pub struct Resolution {
     /// Failed opens with the tables as they are, and with no table consulted.
     pub failed_probes_with_tables: usize,
     pub failed_probes_without_tables: usize,
+    /// Every candidate the search opened with the tables as they are, in order, the one that
+    /// opened included: what the loader's `LD_DEBUG=libs` shows as `trying file=`. A name with
+    /// `/` is opened as it is, not searched, and is not listed.
+    pub probes_with_tables: Vec<String>,
 }
 
 struct Loaded {
-    name: Vec<u8>,
-    short_name: Option<Vec<u8>>,
+    search: SearchObject,
     identity: Option<(u64, u64)>,
-    needed_by: Option<usize>,
     image: Option<ElfImage>,
+}
+
+impl AsRef<SearchObject> for Loaded {
+    fn as_ref(&self) -> &SearchObject {
+        &self.search
+    }
+}
+
+impl Loaded {
+    fn new(name: Vec<u8>, kernel_mapped: bool, image: Option<ElfImage>, identity: Option<(u64, u64)>) -> Loaded {
+        let desc = image.as_ref().and_then(|i| i.ldcache_note()).map(|note| note.desc.as_slice());
+        let rpath = image.as_ref().and_then(ElfImage::effective_rpath);
+        let search = SearchObject::new(name, kernel_mapped, rpath, desc);
+        Loaded { search, identity, image }
+    }
 }
 
 /// Inputs of a simulated start.
@@ -217,13 +238,8 @@ impl Simulation<'_> {
     pub fn run(&self, main: ElfImage, main_host: &Path) -> Vec<Resolution> {
         let sys_path = self.sys_path(&main);
         let ldso_name = main.interp.clone().unwrap_or_default();
-        let mut loaded = vec![Loaded {
-            name: self.exe_path.clone(),
-            short_name: None,
-            identity: self.fs.identity(&self.exe_path).or_else(|| identity_of(main_host)),
-            needed_by: None,
-            image: Some(main),
-        }];
+        let identity = self.fs.identity(&self.exe_path).or_else(|| identity_of(main_host));
+        let mut loaded = vec![Loaded::new(self.exe_path.clone(), true, Some(main), identity)];
         let mut resolutions = Vec::new();
         let mut next = 0;
         while next < loaded.len() {
@@ -237,14 +253,8 @@ impl Simulation<'_> {
         resolutions
     }
 
-    fn origin_of<'l>(&self, loaded: &'l [Loaded], index: usize) -> Origin<'l> {
-        if index == 0 {
-            Origin::ExeLink(&loaded[0].name)
-        } else {
-            Origin::ObjectName(&loaded[index].name)
-        }
-    }
-
+    /// musl's `load_library` for `name` on behalf of `requester`, searched by the loader's
+    /// own driver twice: without tables (for the count), then with them (what happens).
     fn load_library(
         &self,
         name: &[u8],
@@ -253,157 +263,80 @@ impl Simulation<'_> {
         ldso_name: &[u8],
         sys_path: &[u8],
     ) -> Resolution {
+        let search = |use_tables: bool| {
+            let mut env = FsSearch {
+                objects: loaded.as_slice(),
+                fs: self.fs,
+                ld_library_path: self.ld_library_path.as_deref(),
+                sys_path,
+                ldso_name,
+                use_tables,
+                probes: Vec::new(),
+                failed: 0,
+            };
+            let outcome = stormless_search::search(&mut env, name, Some(requester));
+            (outcome, env.probes, env.failed)
+        };
+        let (_, _, failed_without) = search(false);
+        let (outcome, probes, failed_with) = search(true);
         let mut resolution = Resolution {
-            name: crate::elf_image::text(name),
-            requester: crate::elf_image::text(&loaded[requester].name),
+            name: text(name),
+            requester: text(&loaded[requester].search.name),
             path: None,
             how: How::NotFound,
-            failed_probes_with_tables: 0,
-            failed_probes_without_tables: 0,
+            failed_probes_with_tables: failed_with,
+            failed_probes_without_tables: failed_without,
+            probes_with_tables: probes.iter().map(|p| text(p)).collect(),
         };
-        match classify(name, ldso_name) {
-            NameKind::LibcAlias(_) | NameKind::LoaderItself => {
+        match outcome {
+            Outcome::Empty | Outcome::NotFound => resolution,
+            Outcome::Loader(_) => {
                 resolution.how = How::LoaderItself;
-                resolution.path = Some(crate::elf_image::text(ldso_name));
-                return resolution;
+                resolution.path = Some(text(ldso_name));
+                resolution
             }
-            NameKind::Empty => return resolution,
-            NameKind::Path => {
-                resolution.how = How::Pathname;
-                if !self.fs.opens(name) {
-                    resolution.failed_probes_with_tables = 1;
-                    resolution.failed_probes_without_tables = 1;
-                    resolution.how = How::NotFound;
-                    return resolution;
-                }
-                return self.admit(resolution, name, name, false, requester, loaded);
+            Outcome::AlreadyLoaded(other) => {
+                resolution.how = How::AlreadyLoaded;
+                resolution.path = Some(text(&loaded[other].search.name));
+                resolution
             }
-            NameKind::Search => {}
-        }
-        if let Some(other) = loaded.iter().find(|l| l.short_name.as_deref() == Some(name)) {
-            resolution.how = How::AlreadyLoaded;
-            resolution.path = Some(crate::elf_image::text(&other.name));
-            return resolution;
-        }
-        if !stormless_search::fits_search(name) {
-            return resolution;
-        }
-        // The uncached search: LD_LIBRARY_PATH, then the needed_by chain's rpaths, then sys path.
-        let mut without: Option<(Vec<u8>, How)> = None;
-        let mut failed_before_rpaths = 0;
-        let mut failed_without = 0;
-        if let Some(list) = &self.ld_library_path {
-            for dir in PathList::new(list) {
-                let Some(candidate) = join(dir, name, LOAD_LIBRARY_BUF_SIZE) else { continue };
-                if self.fs.opens(&candidate) {
-                    without = Some((candidate, How::LdLibraryPath));
-                    break;
-                }
-                failed_without += 1;
-            }
-            failed_before_rpaths = failed_without;
-        }
-        let mut chain = Some(requester);
-        let mut aborted = false;
-        while without.is_none() && !aborted {
-            let Some(index) = chain else { break };
-            let rpath = loaded[index].image.as_ref().and_then(|i| i.effective_rpath().map(<[u8]>::to_vec));
-            let expanded = expand_rpath(rpath.as_deref(), self.origin_of(loaded, index), false);
-            if expanded.aborts_search() {
-                aborted = true;
-                break;
-            }
-            if let Some(list) = expanded.search_list() {
-                for dir in PathList::new(list) {
-                    let Some(candidate) = join(dir, name, LOAD_LIBRARY_BUF_SIZE) else { continue };
-                    if self.fs.opens(&candidate) {
-                        let object = crate::elf_image::text(&loaded[index].name);
-                        without = Some((candidate, How::Rpath { object }));
-                        break;
-                    }
-                    failed_without += 1;
-                }
-            }
-            chain = loaded[index].needed_by;
-        }
-        if without.is_none() && !aborted {
-            for dir in PathList::new(sys_path) {
-                let Some(candidate) = join(dir, name, LOAD_LIBRARY_BUF_SIZE) else { continue };
-                if self.fs.opens(&candidate) {
-                    without = Some((candidate, How::SysPath));
-                    break;
-                }
-                failed_without += 1;
+            Outcome::Opened { file, source } => {
+                resolution.how = match source {
+                    Source::Pathname => How::Pathname,
+                    Source::LdLibraryPath => How::LdLibraryPath,
+                    Source::Table(_) => How::Table,
+                    Source::Rpath(object) => How::Rpath { object: text(&loaded[object].search.name) },
+                    Source::SysPath => How::SysPath,
+                };
+                let searched = !matches!(source, Source::Pathname);
+                self.admit(resolution, &file, searched, requester, loaded)
             }
         }
-        resolution.failed_probes_without_tables = failed_without;
-        // With tables: LD_LIBRARY_PATH as above, then the requester's table, else the same search.
-        let mut with = None;
-        let mut failed_with = failed_before_rpaths;
-        let found_in_env = matches!(without, Some((_, How::LdLibraryPath)));
-        if !found_in_env {
-            let table_items = loaded[requester].image.as_ref().and_then(|i| {
-                let note = i.ldcache_note()?;
-                let table = Table::parse(&note.desc).ok()?;
-                table.lookup(name).map(|items| items.map(owned_item).collect::<Vec<_>>())
-            });
-            for item in table_items.unwrap_or_default() {
-                let origin = self.origin_of(loaded, requester);
-                let Ok(path) = stormless_search::table_item_path(item.as_item(), name, origin, false) else { continue };
-                if self.fs.opens(&path) {
-                    with = Some((path, How::Table));
-                    break;
-                }
-                failed_with += 1;
-            }
-        }
-        let (path, how) = match with {
-            Some(hit) => hit,
-            None => {
-                failed_with += failed_without - failed_before_rpaths;
-                match without {
-                    Some(hit) => hit,
-                    None => {
-                        resolution.failed_probes_with_tables = failed_with;
-                        return resolution;
-                    }
-                }
-            }
-        };
-        resolution.failed_probes_with_tables = failed_with;
-        resolution.how = how;
-        self.admit(resolution, name, &path, true, requester, loaded)
     }
 
     /// The file was opened: musl's device/inode check, else a new object.
     fn admit(
         &self,
         mut resolution: Resolution,
-        name: &[u8],
         path: &[u8],
         searched: bool,
         requester: usize,
         loaded: &mut Vec<Loaded>,
     ) -> Resolution {
         let identity = self.fs.identity(path);
-        resolution.path = Some(crate::elf_image::text(path));
+        resolution.path = Some(text(path));
         if let Some(other) = loaded.iter_mut().find(|l| identity.is_some() && l.identity == identity) {
-            if other.short_name.is_none() && searched {
-                other.short_name = Some(short_name(&other.name));
+            if other.search.short_name.is_none() && searched {
+                other.search.short_name = Some(short_name(&other.search.name));
             }
-            resolution.how = How::SameFile { loaded: crate::elf_image::text(&other.name) };
+            resolution.how = How::SameFile { loaded: text(&other.search.name) };
             return resolution;
         }
-        let host = self.fs.host(path);
-        let image = ElfImage::read_file(&host).ok();
-        let _ = name;
-        loaded.push(Loaded {
-            name: path.to_vec(),
-            short_name: searched.then(|| short_name(path)),
-            identity,
-            needed_by: Some(requester),
-            image,
-        });
+        let image = ElfImage::read_file(&self.fs.host(path)).ok();
+        let mut object = Loaded::new(path.to_vec(), false, image, identity);
+        object.search.short_name = searched.then(|| short_name(path));
+        object.search.needed_by = Some(requester);
+        loaded.push(object);
         resolution
     }
 }
@@ -425,25 +358,38 @@ pub fn owned_item(item: Item<'_>) -> PlannedItem {
 }
 
 /// Where the table's items lead now for `name` and where the uncached search through the
-/// requester's own rpath leads (`check`): the first path that opens, if any, for each.
+/// requester's own rpath leads (`check`): the first path that opens, if any, for each; both
+/// walked by the search driver's own steps. `origin_name` is what `$ORIGIN` stands for (the
+/// program's `/proc/self/exe` target when `is_program`).
 pub fn table_and_rpath_winners(
     image: &ElfImage,
     items: &[PlannedItem],
     name: &[u8],
-    origin: Origin<'_>,
+    (is_program, origin_name): (bool, &[u8]),
     fs: &FileSystem,
 ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    let from_table = items.iter().find_map(|item| {
-        let path = stormless_search::table_item_path(item.as_item(), name, origin, false).ok()?;
-        fs.opens(&path).then_some(path)
-    });
-    let expanded = expand_rpath(image.effective_rpath(), origin, false);
-    let from_rpath = expanded.search_list().and_then(|list| {
-        PathList::new(list).find_map(|dir| {
-            let candidate = join(dir, name, LOAD_LIBRARY_BUF_SIZE)?;
-            fs.opens(&candidate).then_some(candidate)
-        })
-    });
+    let mut builder = TableBuilder::new();
+    let items: Vec<Item<'_>> = items.iter().map(PlannedItem::as_item).collect();
+    let desc = (!items.is_empty() && builder.push(name, &items).is_ok()).then(|| builder.finish());
+    let object = [SearchObject::new(origin_name.to_vec(), is_program, image.effective_rpath(), desc.as_deref())];
+    let mut env = FsSearch {
+        objects: &object,
+        fs,
+        ld_library_path: None,
+        sys_path: b"",
+        ldso_name: b"",
+        use_tables: true,
+        probes: Vec::new(),
+        failed: 0,
+    };
+    let from_table = driver::table_open(&mut env, name, 0);
+    let from_rpath = match env.rpath(0) {
+        Ok(Some(list)) => match driver::path_open(&mut env, name, list, Source::Rpath(0)) {
+            Walk::Opened(path) => Some(path),
+            Walk::Exhausted | Walk::Stopped => None,
+        },
+        Ok(None) | Err(_) => None,
+    };
     (from_table, from_rpath)
 }
 
