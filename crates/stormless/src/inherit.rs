@@ -32,9 +32,9 @@ use crate::resolution::FileSystem;
 
 /// The program the objects are loaded by, and what the other objects find themselves.
 pub struct LoadedBy {
-    /// PROGRAM's rpath as the loader expands it (`$ORIGIN` from its path, as
-    /// `/proc/self/exe` gives it); None when it has none or musl ignores it.
-    program_dirs: Option<Vec<u8>>,
+    /// The directories of PROGRAM's rpath as the loader expands it (`$ORIGIN` from its path,
+    /// as `/proc/self/exe` gives it), split once; None when it has none or musl ignores it.
+    program_dirs: Option<Vec<Vec<u8>>>,
     /// Per name, the files the given shared objects find through their own rpath (step 4).
     found_by_others: HashMap<Vec<u8>, BTreeSet<Vec<u8>>>,
 }
@@ -87,7 +87,7 @@ impl LoadedBy {
         }
         let exe = fs.runtime_path(program);
         let expanded = expand_rpath(image.effective_rpath(), Origin::ExeLink(&exe), false);
-        let program_dirs = expanded.search_list().map(<[u8]>::to_vec);
+        let program_dirs = expanded.search_list().map(|list| PathList::new(list).map(<[u8]>::to_vec).collect());
         Ok(LoadedBy { program_dirs, found_by_others: HashMap::new() })
     }
 
@@ -127,8 +127,7 @@ impl LoadedBy {
         if first_found(&own, name, fs) != Ok(None) || own.iter().any(|dir| !settled(dir, fs)) {
             return None;
         }
-        let program_dirs: Vec<Vec<u8>> = PathList::new(self.program_dirs.as_deref()?).map(<[u8]>::to_vec).collect();
-        let found = first_found(&program_dirs, name, fs).ok()??;
+        let found = first_found(self.program_dirs.as_deref()?, name, fs).ok()??;
         let elsewhere = self.found_by_others.get(name);
         if elsewhere.is_some_and(|files| files.iter().any(|f| *f != found)) {
             return None;
@@ -152,7 +151,10 @@ mod tests {
     }
 
     fn program(dirs: &[u8]) -> LoadedBy {
-        LoadedBy { program_dirs: Some(dirs.to_vec()), found_by_others: HashMap::new() }
+        LoadedBy {
+            program_dirs: Some(PathList::new(dirs).map(<[u8]>::to_vec).collect()),
+            found_by_others: HashMap::new(),
+        }
     }
 
     fn libz(by: &LoadedBy, runpath: &[u8], fs: &FileSystem) -> Option<Vec<u8>> {
