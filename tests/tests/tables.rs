@@ -24,6 +24,8 @@
 //!
 //! Malformed notes are fixtures of the differential suite (`tests/fixtures/badnotes`).
 //! Environment: `STORMLESS_MUSL`, `STORMLESS_ARCHES`, as the differential suite.
+#[path = "tables/agree.rs"]
+mod agree;
 #[path = "tables/inherit.rs"]
 mod inherit;
 
@@ -53,13 +55,14 @@ type Check = fn(MuslVersion, Arch) -> Result<()>;
 
 fn trials() -> Result<Vec<Trial>> {
     let (version, arches) = stormless_tests::selection()?;
-    let checks: [(&str, Check); 6] = [
+    let checks: [(&str, Check); 7] = [
         ("store40", store40),
         ("dlopen", dlopen),
         ("inherit", inherit::inherit),
         ("overrides", overrides),
         ("secure", secure),
         ("relative", relative),
+        ("agree", agree::agree),
     ];
     let mut trials = Vec::new();
     for &arch in &arches {

@@ -1,0 +1,492 @@
+//! `agree`: our loader and `stormless explain` agree on random stores. Each case draws a store
+//! from a seed: 3–6 directories (some missing, some empty), 3–7 libraries `libN.so` needing lower
+//! ones, one sometimes in two directories, a program needing some (one sometimes by its absolute
+//! path, so a later search may find the same file: `same_file`); RUNPATH or old RPATH on every
+//! object with existing, missing, empty (`::`), `$ORIGIN/../dK` and relative (`dK`, run from the
+//! store's root) entries; tables embedded in a random subset of the objects, then the store
+//! changed (a library moved, deleted or copied elsewhere) so `=file` entries go stale or lose to
+//! a new copy; `LD_LIBRARY_PATH` absent, empty or 1–2 entries (absolute, empty, relative). The program is run by our
+//! loader with `LD_DEBUG=libs` and given to `stormless explain --json` (same `--library-path`,
+//! same current directory), and:
+//!
+//! 1. the loader's `trying file=` candidates are explain's `probes_with_tables`, concatenated
+//!    over its resolutions in order;
+//! 2. the objects the loader maps are explain's resolutions that map a new object (kinds
+//!    `table`, `rpath`, `ld_library_path`, `sys_path`, `pathname`), in order;
+//! 3. the loader's failed opens (candidates tried less files found, and needed pathnames that
+//!    did not open) are explain's `failed_probes_with_tables`;
+//! 4. the names explain cannot find are those the loader reports with "Error loading shared
+//!    library" and exit status 127 (musl's loader reports every missing library of the start and
+//!    goes on loading the rest, so the whole sequence is compared, never a prefix); else the
+//!    program runs and prints `ok`.
+//!
+//! Then every object gets its plain bytes back (no table) and 1–4 are checked again; when the
+//! plain run maps the same files, its failed opens are explain's `failed_probes_without_tables`
+//! of the run with tables.
+//!
+//! `STORMLESS_AGREE_CASES=N` (default 24 per arch and musl version), `STORMLESS_AGREE_SEED=S`
+//! (replays one case: the hex seed a failure prints, with its layout). A failing case's directory
+//! stays in `target/stormless/musl-<v>/<arch>/tables/agree/case-<seed>/` (its objects end without
+//! tables; a replay rebuilds it).
+//!
+//! Disagreements found: none so far.
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use stormless_tests::exec;
+use stormless_trees::{arch_dir, workspace_root, Arch, Loader, MuslVersion, Tree};
+
+/// splitmix64: small, seedable, good enough to draw layouts.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn percent(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// One ELF object: where its copies are (relative to the root), what it needs, its rpath.
+struct Object {
+    file: String,
+    needed: Vec<usize>,
+    rpath: Option<String>,
+    runpath: bool,
+    at: Vec<String>,
+    tabled: bool,
+    /// A library needed by its absolute path (the program only).
+    by_path: Option<usize>,
+}
+
+/// A change to the store after the tables are written: `("deleted", from, "")`,
+/// `("moved", from, to)` or `("copied", from, to)`.
+type Change = (&'static str, String, String);
+
+/// One case: the directories `d0…` of the root (missing, empty or holding libraries), the
+/// libraries, the program `bin/prog`, the changes and `LD_LIBRARY_PATH`.
+struct Layout {
+    dirs: Vec<&'static str>,
+    libs: Vec<Object>,
+    prog: Object,
+    changes: Vec<Change>,
+    llp: Option<String>,
+}
+
+/// An rpath, or none: most directories of `wanted` (the homes of the object's needed
+/// libraries) and 0–3 others, in random order, each absolute, `$ORIGIN/../dK` or relative;
+/// missing directories and empty entries among them.
+fn rpath(rng: &mut Rng, root: &str, dirs: usize, wanted: &[usize]) -> Option<String> {
+    if rng.percent(10) {
+        return None;
+    }
+    let mut picked: Vec<Option<usize>> = wanted.iter().filter(|_| rng.percent(85)).map(|&d| Some(d)).collect();
+    for _ in 0..rng.below(4) {
+        picked.push(if rng.percent(20) { None } else { Some(rng.below(dirs + 2)) });
+    }
+    rng.shuffle(&mut picked);
+    let entries: Vec<String> = picked
+        .into_iter()
+        .map(|d| match d {
+            None => String::new(),
+            Some(d) if d >= dirs => format!("{root}/gone{d}"),
+            Some(d) => match rng.below(100) {
+                0..=64 => format!("{root}/d{d}"),
+                65..=89 => format!("$ORIGIN/../d{d}"),
+                _ => format!("d{d}"),
+            },
+        })
+        .collect();
+    Some(entries.join(":")).filter(|r| !r.is_empty())
+}
+
+/// The directory index of an object's first copy (`dK/…`).
+fn home_of(o: &Object) -> usize {
+    o.at[0][1..].split('/').next().and_then(|d| d.parse().ok()).unwrap_or(0)
+}
+
+fn generate(seed: u64, root: &str) -> Layout {
+    let mut rng = Rng(seed);
+    let kinds = ["missing", "empty", "used"];
+    let mut dirs: Vec<&'static str> = (0..3 + rng.below(4)).map(|_| kinds[[0, 1, 2, 2, 2, 2][rng.below(6)]]).collect();
+    if !dirs.contains(&"used") {
+        dirs[0] = "used";
+    }
+    let used: Vec<usize> = (0..dirs.len()).filter(|&d| dirs[d] == "used").collect();
+    let (mut numbers, count) = (Vec::new(), 3 + rng.below(5));
+    while numbers.len() < count {
+        let n = 1 + rng.below(98);
+        if !numbers.contains(&n) {
+            numbers.push(n);
+        }
+    }
+    let mut libs = Vec::new();
+    for (i, n) in numbers.iter().enumerate() {
+        let file = format!("lib{n}.so");
+        let mut needed: Vec<usize> = (0..i).filter(|_| rng.percent(40)).collect();
+        rng.shuffle(&mut needed);
+        let home = used[rng.below(used.len())];
+        let mut at = vec![format!("d{home}/{file}")];
+        let other = used[rng.below(used.len())];
+        if other != home && rng.percent(30) {
+            at.push(format!("d{other}/{file}"));
+        }
+        let wanted: Vec<usize> = needed.iter().map(|&j: &usize| home_of(&libs[j])).collect();
+        let (rpath, runpath, tabled) = (rpath(&mut rng, root, dirs.len(), &wanted), rng.percent(70), rng.percent(60));
+        libs.push(Object { file, needed, rpath, runpath, at, tabled, by_path: None });
+    }
+    let mut needed: Vec<usize> = (0..libs.len()).filter(|_| rng.percent(60)).collect();
+    if needed.is_empty() {
+        needed.push(rng.below(libs.len()));
+    }
+    rng.shuffle(&mut needed);
+    let wanted: Vec<usize> = needed.iter().map(|&j| home_of(&libs[j])).collect();
+    let (rpath, runpath, tabled) = (rpath(&mut rng, root, dirs.len(), &wanted), rng.percent(70), rng.percent(70));
+    let by_path = rng.percent(20).then(|| rng.below(libs.len()));
+    let prog = Object { file: "prog".into(), needed, rpath, runpath, at: vec!["bin/prog".into()], tabled, by_path };
+    let mut files: Vec<String> = libs.iter().flat_map(|l| l.at.clone()).collect();
+    let mut changes = Vec::new();
+    for _ in 0..rng.below(3) {
+        let from = files[rng.below(files.len())].clone();
+        let name = from.split_once('/').unwrap().1.to_string();
+        let to = format!("d{}/{name}", rng.below(dirs.len()));
+        let change = match rng.below(5) {
+            0 => ("deleted", from, String::new()),
+            _ if files.contains(&to) => continue,
+            kind => (if kind < 3 { "moved" } else { "copied" }, from, to),
+        };
+        if change.0 != "copied" {
+            files.retain(|f| *f != change.1);
+        }
+        if change.0 != "deleted" {
+            files.push(change.2.clone());
+        }
+        changes.push(change);
+    }
+    let llp = match rng.below(100) {
+        0..=39 => None,
+        40..=54 => Some(String::new()),
+        _ => {
+            let entry = |rng: &mut Rng| match (rng.below(100), rng.below(dirs.len())) {
+                (0..=69, d) => format!("{root}/d{d}"),
+                (70..=84, _) => String::new(),
+                (_, d) => format!("d{d}"),
+            };
+            Some((0..1 + rng.below(2)).map(|_| entry(&mut rng)).collect::<Vec<_>>().join(":"))
+        }
+    };
+    Layout { dirs, libs, prog, changes, llp }
+}
+
+fn describe(layout: &Layout) -> String {
+    let mut s = String::new();
+    let dirs: Vec<String> = layout.dirs.iter().enumerate().map(|(d, k)| format!("d{d} {k}")).collect();
+    let _ = writeln!(s, "  directories: {}", dirs.join(", "));
+    for o in layout.libs.iter().chain([&layout.prog]) {
+        let mut needed: Vec<String> = o.needed.iter().map(|&i| layout.libs[i].file.clone()).collect();
+        needed.extend(o.by_path.map(|i| format!("<root>/{}", layout.libs[i].at[0])));
+        let (tag, table) = (if o.runpath { "RUNPATH" } else { "RPATH" }, if o.tabled { ", table" } else { "" });
+        let _ = writeln!(s, "  {} at {:?} needs {needed:?}, {tag} {:?}{table}", o.file, o.at, o.rpath);
+    }
+    for (op, from, to) in &layout.changes {
+        let _ = writeln!(
+            s,
+            "  after embedding: {op} {from}{}",
+            if to.is_empty() { String::new() } else { format!(" to {to}") }
+        );
+    }
+    let _ = writeln!(s, "  LD_LIBRARY_PATH: {:?}", layout.llp);
+    s
+}
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    ensure!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+/// Compile each object in `stage/` (libraries in dependency order, linked by `-l:` against the
+/// ones they need), then copy it into place.
+fn build(tree: &Tree, layout: &Layout, root: &Path) -> Result<()> {
+    let stage = root.join("stage");
+    let present = layout.dirs.iter().enumerate().filter(|(_, k)| **k != "missing");
+    for dir in present.map(|(d, _)| format!("d{d}")).chain(["stage".into(), "bin".into()]) {
+        std::fs::create_dir_all(root.join(dir))?;
+    }
+    for o in layout.libs.iter().chain([&layout.prog]) {
+        let lib = o.file != "prog";
+        let body = if lib {
+            format!("int f_{}(void) {{ return 1; }}\n", o.file.replace('.', "_"))
+        } else {
+            "#include <stdio.h>\nint main(void) { puts(\"ok\"); return 0; }\n".into()
+        };
+        let src = stage.join(format!("{}.c", o.file));
+        std::fs::write(&src, body)?;
+        let mut cmd = Command::new(tree.cc());
+        cmd.arg("-o").arg(stage.join(&o.file)).arg(&src);
+        if lib {
+            cmd.args(["-shared", "-fPIC"]);
+        }
+        cmd.arg(format!("-L{}", stage.display())).arg(format!("-Wl,-rpath-link,{}", stage.display()));
+        // No DT_SONAME: `-l:libN.so` is needed as `libN.so`, a path as that path.
+        cmd.arg("-Wl,--no-as-needed").args(o.needed.iter().map(|&i| format!("-l:{}", layout.libs[i].file)));
+        cmd.args(o.by_path.map(|i| root.join(&layout.libs[i].at[0])));
+        cmd.arg(if o.runpath { "-Wl,--enable-new-dtags" } else { "-Wl,--disable-new-dtags" });
+        if let Some(rpath) = &o.rpath {
+            cmd.arg(format!("-Wl,-rpath,{rpath}"));
+        }
+        run_ok(&mut cmd)?;
+        for at in &o.at {
+            std::fs::copy(stage.join(&o.file), root.join(at))?;
+        }
+    }
+    Ok(())
+}
+
+/// What one side says about a start.
+#[derive(Debug, Default)]
+struct Account {
+    tried: Vec<String>,
+    mapped: Vec<String>,
+    failed: u64,
+    missing: Vec<String>,
+    /// explain's `failed_probes_without_tables`.
+    failed_without: u64,
+}
+
+fn loader(arch: Arch, prog: &Path, root: &Path, llp: &Option<String>) -> Result<(Account, exec::Outcome)> {
+    let mut env = BTreeMap::from([("LD_DEBUG".to_string(), "libs".to_string())]);
+    if let Some(p) = llp {
+        env.insert("LD_LIBRARY_PATH".into(), p.clone());
+    }
+    let out = exec::command(arch, prog, &[], &env, None).current_dir(root).output()?;
+    let outcome = exec::Outcome {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        status: exec::status_code(out.status),
+    };
+    let mut account = Account::default();
+    // Failed opens: the candidates tried less those found, and pathnames that did not open.
+    let (mut name, mut found, mut failed_paths) = ("", 0, 0);
+    for line in outcome.stderr.lines() {
+        let msg = line.split_once(":\t").map_or(line, |(_, m)| m);
+        if let Some(rest) = msg.strip_prefix("find library=") {
+            name = rest.split(" [needed by ").next().unwrap_or(rest);
+        } else if let Some(path) = msg.strip_prefix("  trying file=") {
+            account.tried.push(path.to_string());
+        } else if msg.starts_with(" found file=") && !name.contains('/') {
+            found += 1;
+        } else if msg.starts_with(" not found: ") && name.contains('/') {
+            failed_paths += 1;
+        } else if let Some(rest) = msg.strip_prefix(" mapped ") {
+            account.mapped.push(rest.rsplit_once(" at ").map_or(rest, |r| r.0).to_string());
+        } else if let Some(rest) = line.split_once("Error loading shared library ").map(|r| r.1) {
+            account.missing.push(rest.split(": ").next().unwrap_or(rest).to_string());
+        }
+    }
+    account.failed = account.tried.len() as u64 - found + failed_paths;
+    Ok((account, outcome))
+}
+
+/// The CLI, where `cli.rs` finds it.
+fn cli() -> Result<std::path::PathBuf> {
+    let cli = workspace_root().join("target/release/stormless");
+    ensure!(cli.exists(), "no {} (`cargo build --release -p stormless` builds it)", cli.display());
+    Ok(cli)
+}
+
+/// explain's account, and whether its JSON has `probes_with_tables`.
+fn explain(prog: &Path, root: &Path, llp: &Option<String>) -> Result<(Account, bool, String)> {
+    let mut cmd = Command::new(cli()?);
+    cmd.current_dir(root).env_remove("LD_LIBRARY_PATH").args(["explain", "--json"]);
+    if let Some(p) = llp {
+        cmd.args(["--library-path", p]);
+    }
+    let out = cmd.arg(prog).output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("explain printed no JSON: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let (mut account, mut has_probes, mut text) = (Account::default(), true, String::new());
+    for r in json["resolutions"].as_array().context("no resolutions")? {
+        let path = r["path"].as_str().unwrap_or_default().to_string();
+        let _ = writeln!(
+            text,
+            "    {} (by {}) => {path} {} probes {}",
+            r["name"], r["requester"], r["how"], r["probes_with_tables"]
+        );
+        match r["how"]["kind"].as_str().unwrap_or_default() {
+            "table" | "rpath" | "ld_library_path" | "sys_path" | "pathname" => account.mapped.push(path),
+            "not_found" => account.missing.push(r["name"].as_str().unwrap_or_default().to_string()),
+            _ => {}
+        }
+        match r["probes_with_tables"].as_array() {
+            Some(probes) => account.tried.extend(probes.iter().map(|p| p.as_str().unwrap_or_default().to_string())),
+            None => has_probes = false,
+        }
+    }
+    account.failed = json["failed_probes_with_tables"].as_u64().context("no failed_probes_with_tables")?;
+    account.failed_without =
+        json["failed_probes_without_tables"].as_u64().context("no failed_probes_without_tables")?;
+    ensure!(out.status.success() == account.missing.is_empty(), "explain's exit status {}", out.status);
+    Ok((account, has_probes, text))
+}
+
+/// The first difference of two sequences, with what comes before it and both tails.
+fn diff(what: &str, loader: &[String], explain: &[String]) -> Option<String> {
+    if loader == explain {
+        return None;
+    }
+    let same = loader.iter().zip(explain).take_while(|(a, b)| a == b).count();
+    let mut s = format!("{what} differ after {same} equal:\n");
+    for p in &loader[same.saturating_sub(2)..same] {
+        let _ = writeln!(s, "      = {p}");
+    }
+    for (side, list) in [("loader", loader), ("explain", explain)] {
+        let _ = writeln!(s, "    {side}: {:?}", &list[same..]);
+    }
+    Some(s.trim_end().to_string())
+}
+
+/// Assertions 1–4 for one run of each side; the loader's account for the plain comparison.
+fn compare(
+    arch: Arch,
+    label: &str,
+    root: &Path,
+    llp: &Option<String>,
+    problems: &mut Vec<String>,
+) -> Result<(Account, Account)> {
+    let prog = root.join("bin/prog");
+    let (ours, outcome) = loader(arch, &prog, root, llp)?;
+    let (predicted, has_probes, json) = explain(&prog, root, llp)?;
+    let mut found = Vec::new();
+    if has_probes {
+        found.extend(diff("candidates tried (trying file= / probes_with_tables)", &ours.tried, &predicted.tried));
+    } else {
+        found.push("explain's JSON has no probes_with_tables".into());
+    }
+    found.extend(diff("objects mapped", &ours.mapped, &predicted.mapped));
+    if ours.failed != predicted.failed {
+        found.push(format!("failed opens: loader {}, explain {}", ours.failed, predicted.failed));
+    }
+    found.extend(diff("names not found", &ours.missing, &predicted.missing));
+    let want = if predicted.missing.is_empty() { (0, "ok\n") } else { (127, "") };
+    if (outcome.status, outcome.stdout.as_str()) != want {
+        found.push(format!("loader: status {}, stdout {:?}, expected {want:?}", outcome.status, outcome.stdout));
+    }
+    if !found.is_empty() {
+        let tail: String = outcome.stderr.lines().take(80).map(|l| format!("    {l}\n")).collect();
+        found.push(format!("loader's stderr:\n{tail}  explain's resolutions:\n{json}"));
+        problems.push(format!("{label}:\n  {}", found.join("\n  ")));
+    }
+    Ok((ours, predicted))
+}
+
+/// One case from its seed; its problems (empty when both sides agree).
+fn case(tree: &Tree, arch: Arch, seed: u64, root: &Path) -> Result<Vec<String>> {
+    if root.exists() {
+        std::fs::remove_dir_all(root)?;
+    }
+    let root_str = root.to_str().context("UTF-8 path")?;
+    let layout = generate(seed, root_str);
+    build(tree, &layout, root)?;
+    let tabled: Vec<&String> =
+        layout.libs.iter().chain([&layout.prog]).filter(|o| o.tabled).flat_map(|o| &o.at).collect();
+    if !tabled.is_empty() {
+        run_ok(Command::new(cli()?).current_dir(root).arg("embed").args(&tabled))?;
+    }
+    for (op, from, to) in &layout.changes {
+        let (from, to) = (root.join(from), root.join(to));
+        match *op {
+            "deleted" => std::fs::remove_file(from)?,
+            "moved" => std::fs::create_dir_all(to.parent().unwrap()).and_then(|()| std::fs::rename(from, to))?,
+            _ => std::fs::create_dir_all(to.parent().unwrap()).and_then(|()| std::fs::copy(from, to).map(drop))?,
+        }
+    }
+    let mut problems = Vec::new();
+    let (tabled_run, predicted) = compare(arch, "with tables", root, &layout.llp, &mut problems)?;
+    // Every object back to its plain bytes (same inode: copy over the file).
+    for entry in std::fs::read_dir(root)? {
+        let dir = entry?.path();
+        if dir.file_name().is_some_and(|n| n != "stage") && dir.is_dir() {
+            for file in std::fs::read_dir(&dir)? {
+                let file = file?.path();
+                std::fs::copy(root.join("stage").join(file.file_name().unwrap()), &file)?;
+            }
+        }
+    }
+    let (plain_run, _) = compare(arch, "without tables", root, &layout.llp, &mut problems)?;
+    if plain_run.mapped == tabled_run.mapped && plain_run.failed != predicted.failed_without {
+        problems.push(format!(
+            "without tables the loader fails {} opens, explain's failed_probes_without_tables is {}",
+            plain_run.failed, predicted.failed_without
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(problems);
+    }
+    let layout = describe(&layout).replace(root_str, "<root>");
+    let header = format!("case seed {seed:#018x} (<root> is {root_str}):\n{layout}");
+    Ok(std::iter::once(header).chain(problems.iter().map(|p| p.replace(root_str, "<root>"))).collect())
+}
+
+pub fn agree(version: MuslVersion, arch: Arch) -> Result<()> {
+    let tree = Tree::new(version, arch, Loader::Stormless);
+    let scratch = arch_dir(version, arch).join("tables/agree");
+    std::fs::create_dir_all(&scratch)?;
+    let seeds: Vec<u64> = match std::env::var("STORMLESS_AGREE_SEED") {
+        Ok(s) => vec![u64::from_str_radix(s.trim_start_matches("0x"), 16).context("STORMLESS_AGREE_SEED: hex")?],
+        Err(_) => {
+            let cases = match std::env::var("STORMLESS_AGREE_CASES") {
+                Ok(n) => n.parse().with_context(|| format!("STORMLESS_AGREE_CASES={n}"))?,
+                Err(_) => 24,
+            };
+            // Each arch and version draws its own cases, the same on every run.
+            let base = format!("{version}/{arch}")
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            let mut rng = Rng(base);
+            (0..cases).map(|_| rng.next()).collect()
+        }
+    };
+    let mut failures = Vec::new();
+    for &seed in &seeds {
+        let root = scratch.join(format!("case-{seed:016x}"));
+        let problems = case(&tree, arch, seed, &root).with_context(|| format!("case seed {seed:#018x}"))?;
+        if problems.is_empty() {
+            std::fs::remove_dir_all(&root)?;
+        } else {
+            failures.push(problems.join("\n"));
+        }
+    }
+    ensure!(
+        failures.is_empty(),
+        "{} of {} cases disagree (replay one: STORMLESS_AGREE_SEED=<seed> STORMLESS_MUSL={version} \
+         STORMLESS_ARCHES={arch} cargo test -p stormless-tests --test tables -- agree)\n{}",
+        failures.len(),
+        seeds.len(),
+        // The first three in full, the others' seeds.
+        failures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| if i < 3 { f } else { f.lines().next().unwrap() })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+    Ok(())
+}
