@@ -1,11 +1,16 @@
-//! One loaded object (musl's `struct dso`) and what is read from its dynamic
-//! section. Addresses are run-time addresses (`usize`); reading through them
-//! goes through `mem`.
+//! One loaded object (musl's `struct dso`): its fields, its program headers,
+//! what the kernel mapped. What is read from its dynamic section is in
+//! `dso/dynamic.rs`, its symbol and string tables in `dso/strings.rs`.
+//! Addresses are run-time addresses (`usize`); reading through them goes
+//! through `mem`.
 use crate::elf::*;
 use crate::mem;
 use crate::musl::TlsModule;
-use core::num::NonZeroUsize;
+
+mod dynamic;
+mod strings;
 use core::ptr;
+pub use dynamic::Decoded;
 
 /// The first five fields are `struct link_map` (`l_addr`, `l_name`, `l_ld`,
 /// `l_next`, `l_prev`): gdb walks them from `r_debug`, and `dlinfo` hands a
@@ -85,11 +90,6 @@ pub struct Dso {
     pub ghash_end: usize,
     pub versym_end: usize,
 }
-
-/// An all-zero symbol-table entry (undefined, unnamed, no value, local), what
-/// [`Dso::sym`] reads for an index past the table.
-static UNDEFINED_ENTRY: [u64; 3] = [0; 3];
-const _: () = assert!(core::mem::size_of::<[u64; 3]>() >= Sym::SIZE);
 
 /// A search path from RPATH/RUNPATH, once `$ORIGIN` was dealt with.
 pub enum Rpath {
@@ -225,19 +225,6 @@ impl Dso {
         unsafe { Phdr::read(self.phdr + i * self.phentsize) }
     }
 
-    /// The dynamic section as `(tag, value)` pairs, up to DT_NULL.
-    pub fn dynamic(&self) -> DynIter {
-        DynIter { at: self.dynv }
-    }
-
-    /// musl's `decode_vec` of this object's dynamic section. One copy for
-    /// all its callers, as musl's `decode_vec`.
-    #[inline(never)]
-    #[link_section = ".text.startup.stormless"]
-    pub fn decoded(&self) -> Decoded {
-        Decoded::from(self.dynamic())
-    }
-
     /// Record a PT_TLS header's sizes; returns the image's virtual address,
     /// which becomes `tls.image` once the base is known.
     pub fn take_tls_header(&mut self, ph: &Phdr) -> usize {
@@ -248,34 +235,6 @@ impl Dso {
         // block, and __copy_tls faulted). A hostile non-power is rounded up.
         self.tls.align = ph.p_align.max(1).checked_next_power_of_two().unwrap_or(1 << (usize::BITS - 1));
         ph.p_vaddr
-    }
-
-    /// musl's `decode_dyn`.
-    #[link_section = ".text.startup.stormless"]
-    /// Returns the decoded table, for a caller that needs more of it.
-    pub fn decode_dyn(&mut self) -> Decoded {
-        let d = self.decoded();
-        self.syms = self.laddr(d.get(DT_SYMTAB));
-        self.strings = self.laddr(d.get(DT_STRTAB));
-        if d.has(DT_HASH) {
-            self.hashtab = self.laddr(d.get(DT_HASH));
-        }
-        if d.has(DT_RPATH) {
-            self.rpath_orig = self.strings + d.get(DT_RPATH);
-        }
-        if d.has(DT_RUNPATH) {
-            self.rpath_orig = self.strings + d.get(DT_RUNPATH);
-        }
-        if d.has(DT_PLTGOT) {
-            self.got = self.laddr(d.get(DT_PLTGOT));
-        }
-        if let Some(v) = self.dynamic().find(DT_GNU_HASH) {
-            self.ghashtab = self.laddr(v);
-        }
-        if let Some(v) = self.dynamic().find(DT_VERSYM) {
-            self.versym = self.laddr(v);
-        }
-        d
     }
 
     /// musl's `kernel_mapped_dso`: an object the kernel (or stage 0) mapped.
@@ -342,96 +301,6 @@ impl Dso {
         // The span is the extent less one word: add it back for other widths.
         off <= self.writable_span && len <= self.writable_span.saturating_add(crate::elf::WORD) - off
     }
-
-    /// Symbol `index`; one past the symbol table's readable region reads as an
-    /// undefined, unnamed symbol (no lookup or relocation can use it).
-    ///
-    /// The entry's address is a select, not a branch: relocation reads one
-    /// symbol per symbolic relocation, and under qemu-user each branch ends a
-    /// translated block.
-    #[inline(always)]
-    pub fn sym(&self, index: usize) -> Sym {
-        let at = core::hint::select_unpredictable(
-            index < self.nsyms,
-            self.syms.wrapping_add(index.wrapping_mul(Sym::SIZE)),
-            UNDEFINED_ENTRY.as_ptr() as usize,
-        );
-        // SAFETY: an index below nsyms names an entry wholly inside the table's
-        // readable region (map_library checked); UNDEFINED_ENTRY is a whole entry.
-        unsafe { Sym::read(at) }
-    }
-
-    /// The address of symbol `index`'s entry, if the whole entry lies in the
-    /// symbol table's readable region.
-    pub fn sym_entry(&self, index: usize) -> Option<NonZeroUsize> {
-        // One comparison with the count map_library checked: lookups ask
-        // for every hash-chain candidate, so nothing is computed here.
-        if index < self.nsyms {
-            // The entry lies in the table's readable region: no overflow, and
-            // an address inside a mapping is never 0. (usize::MAX for what the
-            // kernel mapped: trusted, as musl trusts everything.)
-            NonZeroUsize::new(self.syms.wrapping_add(index.wrapping_mul(Sym::SIZE)))
-        } else {
-            None
-        }
-    }
-
-    /// Whether the string at `offset` is `name`: the comparison musl's
-    /// `strcmp` makes, without measuring the candidate first (lookups compare
-    /// a name with every hash-chain candidate).
-    pub fn string_is(&self, offset: usize, name: &[u8]) -> bool {
-        match offset.checked_add(name.len()) {
-            Some(end) if end < self.strsz => {
-                let at = self.strings + offset;
-                // A byte loop, as musl's dl_strcmp: names are short, and a
-                // call to memcmp per candidate costs more than the compare.
-                // SAFETY: [offset, end] lies inside the string table (end < strsz).
-                unsafe {
-                    name.iter().enumerate().all(|(k, &c)| mem::read::<u8>(at + k) == c)
-                        && mem::read::<u8>(at + name.len()) == 0
-                }
-            }
-            _ => false,
-        }
-    }
-
-    /// [`Dso::string`] and the GNU hash of it, in one pass over the bytes
-    /// (relocation processing needs both for every symbol).
-    ///
-    /// Shaped for qemu-user, where each branch ends a translated block: the
-    /// offset is clamped by a select, and the loop hashes up to and including
-    /// the NUL with its one test after the step (no test before the first
-    /// byte), then takes the NUL's step back out.
-    #[inline(always)]
-    pub fn string_hashed(&self, offset: usize) -> (&'static [u8], u32) {
-        // Past the table: its last byte, a NUL (check_tables; strsz ≥ 1, or
-        // usize::MAX for the objects the kernel mapped), so "".
-        let offset = if offset < self.strsz { offset } else { self.strsz - 1 };
-        let at = self.strings.wrapping_add(offset);
-        let (mut p, mut h) = (at, stormless_elf::GNU_HASH_SEED);
-        // SAFETY: the string starts inside the table, whose last byte is NUL.
-        unsafe {
-            loop {
-                let c = mem::read::<u8>(p);
-                h = stormless_elf::gnu_hash_step(h, c);
-                p += 1;
-                if c == 0 {
-                    break;
-                }
-            }
-            (core::slice::from_raw_parts(at as *const u8, p - at - 1), stormless_elf::gnu_hash_unstep_nul(h))
-        }
-    }
-
-    /// The string at `offset`; an offset past the string table reads as "".
-    pub fn string(&self, offset: usize) -> &'static [u8] {
-        // Past the table: its last byte, a NUL (strsz ≥ 1, or usize::MAX for
-        // the objects the kernel mapped), so "". A select, as in string_hashed.
-        let offset = if offset < self.strsz { offset } else { self.strsz - 1 };
-        // SAFETY: the offset starts inside the string table, whose last byte is NUL
-        // (checked by map_library; trusted for what the kernel mapped).
-        unsafe { mem::cstr(self.strings.wrapping_add(offset)) }
-    }
 }
 
 /// The process page size, set from AT_PAGESZ in stage 3 (musl's PAGE_SIZE is
@@ -443,72 +312,6 @@ pub fn page_size() -> usize {
         4096
     } else {
         p
-    }
-}
-
-pub struct DynIter {
-    at: usize,
-}
-
-impl DynIter {
-    /// musl's `search_vec`: the value of the first entry with `tag`.
-    pub fn find(self, tag: usize) -> Option<usize> {
-        let mut it = self;
-        it.by_ref().find(|&(t, _)| t == tag).map(|(_, v)| v)
-    }
-}
-
-impl Iterator for DynIter {
-    type Item = (usize, usize);
-    fn next(&mut self) -> Option<(usize, usize)> {
-        // SAFETY: a dynamic section is a DT_NULL-terminated array of word pairs.
-        let (tag, val) = unsafe { (mem::read::<usize>(self.at), mem::read::<usize>(self.at + WORD)) };
-        if tag == DT_NULL {
-            return None;
-        }
-        self.at += 2 * WORD;
-        Some((tag, val))
-    }
-}
-
-/// musl's `decode_vec(v, a, DYN_CNT)`: values of the tags below `DYN_SLOTS`,
-/// with a presence bit each.
-pub struct Decoded {
-    present: u64,
-    values: [usize; DYN_SLOTS],
-}
-
-pub const DYN_SLOTS: usize = 37;
-
-impl Decoded {
-    pub fn from(it: impl Iterator<Item = (usize, usize)>) -> Decoded {
-        let mut d = core::mem::MaybeUninit::<Decoded>::uninit();
-        // Zeroed by a call to musl's memset (code startup runs anyway), not
-        // by inline vector stores, which cost more to translate under
-        // qemu-user. The opaque size keeps the compiler from expanding it.
-        // SAFETY: all-zero bytes are a valid Decoded (integers only).
-        let mut d = unsafe {
-            let size = core::hint::black_box(core::mem::size_of::<Decoded>());
-            crate::musl::ffi::memset(d.as_mut_ptr().cast(), 0, size);
-            d.assume_init()
-        };
-        for (tag, val) in it {
-            if tag.wrapping_sub(1) < DYN_SLOTS - 1 {
-                d.present |= 1 << tag;
-                d.values[tag] = val;
-            }
-        }
-        d
-    }
-    pub fn has(&self, tag: usize) -> bool {
-        tag < DYN_SLOTS && self.present & (1 << tag) != 0
-    }
-    pub fn get(&self, tag: usize) -> usize {
-        if tag < DYN_SLOTS {
-            self.values[tag]
-        } else {
-            0
-        }
     }
 }
 

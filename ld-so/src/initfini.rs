@@ -65,11 +65,9 @@ pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::er
             }
             cnt += 1;
         } else {
-            let mut q = st.head;
-            while !q.is_null() {
+            for q in crate::load::Objects::all() {
                 (*q).mark = false;
                 cnt += 1;
-                q = (*q).next;
             }
         }
         // One buffer, as musl's: the output queue grows from the start, the

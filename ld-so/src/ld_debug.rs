@@ -107,15 +107,7 @@ pub fn report_startup() {
     // The program, its libraries and the loader; not the kernel's vDSO,
     // which is there or not depending on the kernel (qemu-user has none).
     let vdso = core::ptr::addr_of_mut!(st.vdso);
-    let mut objects = 0usize;
-    let mut p = st.head;
-    while !p.is_null() {
-        if p != vdso {
-            objects += 1;
-        }
-        // SAFETY: the object list links live Dsos.
-        p = unsafe { (*p).next };
-    }
+    let objects = crate::load::Objects::all().filter(|&p| p != vdso).count();
     let us = now_us().saturating_sub(st.stats.start_us);
     let pid = pid();
     // SAFETY: literal format; usize arguments for %zu, u64 for %llu.

@@ -68,11 +68,9 @@ pub fn install() {
         }
     }
     // The new modules' blocks, one per thread, each aligned like its image.
-    let mut q = st.head;
-    while !q.is_null() {
+    for q in crate::load::Objects::all() {
         // SAFETY: the object list links live Dsos.
         let d = unsafe { &*q };
-        q = d.next;
         if d.tls_id <= old_cnt {
             continue;
         }

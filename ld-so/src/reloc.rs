@@ -338,9 +338,9 @@ fn lfs64_alias(name: &[u8]) -> Option<Def> {
 /// musl's `reloc_all`: every not yet relocated object from `p` on, then its
 /// RELRO made read-only.
 #[link_section = ".text.startup.stormless"]
-pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
+pub fn reloc_all(first: *mut Dso) -> Result<(), Abort> {
     let st = state();
-    while !p.is_null() {
+    for p in crate::load::Objects::from(first) {
         // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if !d.relocated {
@@ -369,7 +369,6 @@ pub fn reloc_all(mut p: *mut Dso) -> Result<(), Abort> {
             }
             d.relocated = true;
         }
-        p = d.next;
     }
     Ok(())
 }

@@ -29,6 +29,21 @@ impl Objects {
         Objects { link: &raw const state().head }
     }
 
+    /// The object `p` of the list, then the objects after it (those appended
+    /// while the walk runs included): from the link that points at `p`, its
+    /// predecessor's `next`, or the head's for the first object.
+    #[inline(always)]
+    pub fn from(p: *mut Dso) -> Objects {
+        // SAFETY: p is a live object of the list; so is its predecessor.
+        let prev = unsafe { (*p).prev };
+        debug_assert!(!prev.is_null() || p == state().head, "Objects::from an object not on the list");
+        if prev.is_null() {
+            Objects::all()
+        } else {
+            Objects::after(prev)
+        }
+    }
+
     /// The objects after the live object `p`, not `p` itself.
     #[inline(always)]
     pub fn after(p: *mut Dso) -> Objects {
@@ -78,16 +93,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     // vector would touch more malloc size classes (and cost mmap calls). Up to
     // two entries stay inline, as musl's builtin_deps: no malloc at all.
     let is_head = p == st.head;
-    // A plain loop: counting through `Objects` costs 2 to 8 bytes of code.
-    let mut preloads = 0;
-    if is_head {
-        let mut q = d.next;
-        while !q.is_null() {
-            preloads += 1;
-            // SAFETY: q is a live Dso of the list.
-            q = unsafe { (*q).next };
-        }
-    }
+    let preloads = if is_head { Objects::after(p).count() } else { 0 };
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
     let total = preloads + needed;
     // Filled in place by index, as musl fills its array: no growth path to
@@ -140,11 +146,9 @@ pub fn load_deps(p: *mut Dso) -> Result<(), Abort> {
     if unsafe { (*p).deps_loaded } {
         return Ok(());
     }
-    let mut p = p;
-    while !p.is_null() {
+    // The walk sees the objects each step appends: musl's breadth-first load.
+    for p in Objects::from(p) {
         load_direct_deps(p)?;
-        // SAFETY: p is a live Dso of the list.
-        p = unsafe { (*p).next };
     }
     Ok(())
 }
