@@ -72,6 +72,7 @@ impl Rng {
 }
 
 /// One ELF object: where its copies are (relative to the root), what it needs, its rpath.
+#[derive(Default)]
 struct Object {
     file: String,
     needed: Vec<usize>,
@@ -159,7 +160,7 @@ fn generate(seed: u64, root: &str) -> Layout {
         let wanted: Vec<usize> = needed.iter().map(|&j: &usize| homes[j]).collect();
         homes.push(home);
         let (rpath, runpath, tabled) = (rpath(&mut rng, root, dirs.len(), &wanted), rng.percent(70), rng.percent(60));
-        libs.push(Object { file, needed, rpath, runpath, at, tabled, by_path: None, alias_of: None });
+        libs.push(Object { file, needed, rpath, runpath, at, tabled, ..Object::default() });
     }
     // Sometimes another name for a library: a search for it finds a file already loaded.
     if rng.percent(30) {
@@ -167,16 +168,7 @@ fn generate(seed: u64, root: &str) -> Layout {
         let file = format!("lib{}.so", 100 + rng.below(100));
         let at = vec![format!("d{home}/{file}")];
         homes.push(home);
-        libs.push(Object {
-            file,
-            needed: vec![],
-            rpath: None,
-            runpath: true,
-            at,
-            tabled: false,
-            by_path: None,
-            alias_of: Some(j),
-        });
+        libs.push(Object { file, at, alias_of: Some(j), ..Object::default() });
     }
     let mut needed: Vec<usize> = (0..libs.len()).filter(|_| rng.percent(60)).collect();
     if needed.is_empty() {
@@ -187,7 +179,7 @@ fn generate(seed: u64, root: &str) -> Layout {
     let (rpath, runpath, tabled) = (rpath(&mut rng, root, dirs.len(), &wanted), rng.percent(70), rng.percent(70));
     let by_path = rng.percent(20).then(|| rng.below(libs.len()));
     let at = vec!["bin/prog".into()];
-    let prog = Object { file: "prog".into(), needed, rpath, runpath, at, tabled, by_path, alias_of: None };
+    let prog = Object { file: "prog".into(), needed, rpath, runpath, at, tabled, by_path, ..Object::default() };
     let mut files: Vec<String> = libs.iter().filter(|l| l.alias_of.is_none()).flat_map(|l| l.at.clone()).collect();
     let mut changes = Vec::new();
     for _ in 0..rng.below(3) {
