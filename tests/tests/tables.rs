@@ -11,6 +11,9 @@
 //!   noted program, behaves as without notes.
 //! - `inherit`: a dlopen'ed module's name that only the program's RUNPATH reaches
 //!   (`stormless embed --loaded-by`, `tables/inherit.rs`).
+//! - `agree`: random stores run by our loader and by `stormless explain`, which share one search
+//!   driver: the same candidates in the same order, the same objects, failed opens and missing
+//!   names, with and without tables (`tables/agree.rs`).
 //! - `overrides`: `LD_LIBRARY_PATH` and `LD_PRELOAD` still win over a table entry; a stale entry
 //!   (its file moved) falls back to the full search, which finds the file where the search
 //!   without a table finds it.
