@@ -11,6 +11,9 @@ mod build;
 mod demo;
 mod dist;
 mod fuzz;
+// The loader's module graph: a check of the suite (its unit tests), no command.
+#[cfg(test)]
+mod modules;
 mod musl_src;
 mod probe;
 mod real;
