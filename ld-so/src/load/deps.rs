@@ -26,7 +26,7 @@ impl Objects {
     /// The whole list, from the main program.
     #[inline(always)]
     pub fn all() -> Objects {
-        Objects { link: &raw const state().head }
+        Objects { link: state().head.as_ptr() }
     }
 
     /// The object `p` of the list, then the objects after it (those appended
@@ -36,7 +36,7 @@ impl Objects {
     pub fn from(p: *mut Dso) -> Objects {
         // SAFETY: p is a live object of the list; so is its predecessor.
         let prev = unsafe { (*p).prev };
-        debug_assert!(!prev.is_null() || p == state().head, "Objects::from an object not on the list");
+        debug_assert!(!prev.is_null() || p == state().head.get(), "Objects::from an object not on the list");
         if prev.is_null() {
             Objects::all()
         } else {
@@ -74,10 +74,10 @@ pub fn append(p: *mut Dso) {
     let st = state();
     // SAFETY: tail and p are live Dsos.
     unsafe {
-        (*st.tail).next = p;
-        (*p).prev = st.tail;
+        (*st.tail.get()).next = p;
+        (*p).prev = st.tail.get();
     }
-    st.tail = p;
+    st.tail.set(p);
 }
 
 /// musl's `load_direct_deps`.
@@ -92,7 +92,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     // One allocation of the exact size, as musl's calloc(cnt+1): growing the
     // vector would touch more malloc size classes (and cost mmap calls). Up to
     // two entries stay inline, as musl's builtin_deps: no malloc at all.
-    let is_head = p == st.head;
+    let is_head = p == st.head.get();
     let preloads = if is_head { Objects::after(p).count() } else { 0 };
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
     let total = preloads + needed;
