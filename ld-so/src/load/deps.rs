@@ -22,6 +22,12 @@ pub struct Objects {
     link: *const *mut Dso,
 }
 
+/// A link that is always null: where a walk from nothing starts.
+struct EndOfList(*mut Dso);
+// SAFETY: never written.
+unsafe impl Sync for EndOfList {}
+static END_OF_LIST: EndOfList = EndOfList(core::ptr::null_mut());
+
 impl Objects {
     /// The whole list, from the main program.
     #[inline(always)]
@@ -31,9 +37,14 @@ impl Objects {
 
     /// The object `p` of the list, then the objects after it (those appended
     /// while the walk runs included): from the link that points at `p`, its
-    /// predecessor's `next`, or the head's for the first object.
+    /// predecessor's `next`, or the head's for the first object. A null `p`
+    /// walks nothing, as musl's `for (; p; p=p->next)` (`reloc_all` of the
+    /// program's successor when no library loaded).
     #[inline(always)]
     pub fn from(p: *mut Dso) -> Objects {
+        if p.is_null() {
+            return Objects { link: &raw const END_OF_LIST.0 };
+        }
         // SAFETY: p is a live object of the list; so is its predecessor.
         let prev = unsafe { (*p).prev };
         debug_assert!(!prev.is_null() || p == state().head.get(), "Objects::from an object not on the list");
