@@ -36,7 +36,7 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     let argv_orig = unsafe { sp.add(1) } as *mut *mut c_char;
     let ldname = arg(argv_orig, 0);
     if bytes(ldname).ends_with(b"ldd") {
-        st.ldd_mode.set(true);
+        st.ldd_mode = true;
     }
     let mut i = 1;
     loop {
@@ -73,10 +73,10 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
         if opt.is_empty() {
             break;
         } else if opt.starts_with(b"list") && opt.len() == 4 {
-            st.ldd_mode.set(true);
+            st.ldd_mode = true;
         } else if opt.starts_with(b"library-path") {
             if let Some(v) = value(b"library-path") {
-                st.env_path.set(v);
+                st.env_path = v;
             }
         } else if opt.starts_with(b"preload") {
             if let Some(v) = value(b"preload") {
@@ -106,7 +106,7 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
                 crate::arch::LDSO_ARCH_C.as_ptr(),
                 ffi::__libc_version.as_ptr(),
                 ldname,
-                if st.ldd_mode.get() { c"".as_ptr() } else { c" [args]".as_ptr() },
+                if st.ldd_mode { c"".as_ptr() } else { c" [args]".as_ptr() },
             );
             ffi::_exit(1);
         }
@@ -118,42 +118,39 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
         // musl's command mode does not fstat the program; map_library needs its
         // size to check the segments, so here (and only here) is one more call.
         let size = load::file_info(fd).map_or(0, |f| f.size);
-        // The program's object is not on the list yet: this is its only user.
-        let app = &mut *crate::state::app_ptr();
-        let ldso = &mut *crate::state::ldso_ptr();
-        let mapped = load::map_library(fd, size, app);
+        let mapped = load::map_library(fd, size, &mut st.app);
         let Some(start) = mapped else {
             ffi::dprintf(2, c"%s: %s: Not a valid dynamic program\n".as_ptr(), ldname, prog);
             ffi::_exit(1);
         };
         ffi::close(fd);
-        ldso.name = ldname as *const u8;
-        app.name = prog as *const u8;
+        st.ldso.name = ldname as *const u8;
+        st.app.name = prog as *const u8;
         let eh = Ehdr::read(start);
-        aux[AT_ENTRY] = app.laddr(eh.e_entry);
-        if st.ldd_mode.get() {
-            for i in 0..app.phnum {
-                let ph = app.phdr_at(i);
+        aux[AT_ENTRY] = st.app.laddr(eh.e_entry);
+        if st.ldd_mode {
+            for i in 0..st.app.phnum {
+                let ph = st.app.phdr_at(i);
                 // The name is printed only if it lies in the file data of one of the
                 // program's PT_LOADs (map_library checked those against the file) and
                 // ends with its NUL there; musl prints whatever address it names.
                 let in_file_data = |start: usize, len: usize| {
-                    (0..app.phnum).map(|j| app.phdr_at(j)).any(|load| {
+                    (0..st.app.phnum).map(|j| st.app.phdr_at(j)).any(|load| {
                         load.p_type == PT_LOAD
                             && start.wrapping_sub(load.p_vaddr) < load.p_filesz
                             && len <= load.p_filesz - (start - load.p_vaddr)
                     })
                 };
                 if ph.p_type == PT_INTERP && ph.p_filesz != 0 && in_file_data(ph.p_vaddr, ph.p_filesz) {
-                    let at = app.laddr(ph.p_vaddr);
+                    let at = st.app.laddr(ph.p_vaddr);
                     // (The enclosing unsafe block covers the read: the last byte of
                     // the range, in the mapped file data.)
                     if crate::mem::read::<u8>(at + ph.p_filesz - 1) == 0 {
-                        ldso.name = at as *const u8;
+                        st.ldso.name = at as *const u8;
                     }
                 }
             }
-            ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), ldso.name, ldso.base as *const c_void);
+            ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), st.ldso.name, st.ldso.base as *const c_void);
         }
     }
 }

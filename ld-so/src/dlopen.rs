@@ -49,13 +49,13 @@ impl Checkpoint {
     fn take() -> Checkpoint {
         let st = state();
         Checkpoint {
-            tail: st.tail.get(),
-            syms_tail: st.syms_tail.get(),
-            lazy_head: st.lazy_head.get(),
-            tls_tail: st.tls_tail.get(),
-            tls_cnt: st.tls_cnt.get(),
-            tls_offset: st.tls_offset.get(),
-            tls_align: st.tls_align.get(),
+            tail: st.tail,
+            syms_tail: st.syms_tail,
+            lazy_head: st.lazy_head,
+            tls_tail: st.tls_tail,
+            tls_cnt: st.tls_cnt,
+            tls_offset: st.tls_offset,
+            tls_align: st.tls_align,
         }
     }
 
@@ -82,12 +82,12 @@ impl Checkpoint {
             }
             (*self.tail).next = ptr::null_mut();
         }
-        st.tls_tail.set(self.tls_tail);
-        st.tls_cnt.set(self.tls_cnt);
-        st.tls_offset.set(self.tls_offset);
-        st.tls_align.set(self.tls_align);
-        st.lazy_head.set(self.lazy_head);
-        st.tail.set(self.tail);
+        st.tls_tail = self.tls_tail;
+        st.tls_cnt = self.tls_cnt;
+        st.tls_offset = self.tls_offset;
+        st.tls_align = self.tls_align;
+        st.lazy_head = self.lazy_head;
+        st.tail = self.tail;
     }
 }
 
@@ -102,14 +102,14 @@ fn revert_syms(old_tail: *mut Dso) {
             p = next;
         }
     }
-    state().syms_tail.set(old_tail);
+    state().syms_tail = old_tail;
 }
 
 /// `dlopen(3)`.
 pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
     let st = state();
     if file.is_null() {
-        return st.head.get() as *mut c_void;
+        return st.head as *mut c_void;
     }
     let mut cancel_state = 0;
     // SAFETY: musl's pthread API; LOCK is the loader's rwlock.
@@ -122,11 +122,11 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
 
     let mut ctor_queue = None;
     let mut p = ptr::null_mut();
-    if st.shutting_down.get() {
+    if st.shutting_down {
         error::dlopen_while_exiting();
     } else {
         let checkpoint = Checkpoint::take();
-        st.noload.set(mode & RTLD_NOLOAD != 0);
+        st.noload = mode & RTLD_NOLOAD != 0;
         match load_and_commit(file, mode, &checkpoint, &mut ctor_queue) {
             Ok(q) => p = q,
             Err(Abort) => {
@@ -140,7 +140,7 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
     // SAFETY: as above.
     unsafe { __release_ptc() };
     if !p.is_null() {
-        st.gencnt.set(st.gencnt.get() + 1);
+        st.gencnt += 1;
     }
     // SAFETY: as above.
     unsafe { initfini::pthread_rwlock_unlock(LOCK.get()) };
@@ -169,9 +169,9 @@ fn load_and_commit(
     let st = state();
     // SAFETY: `file` is the caller's NUL-terminated string.
     let name = unsafe { crate::mem::cstr(file as usize) };
-    let p = load::load_library(name, st.head.get());
+    let p = load::load_library(name, st.head);
     if p.is_null() {
-        if st.noload.get() {
+        if st.noload {
             error::not_already_loaded(file);
         } else {
             error::loading_library(file);
@@ -207,7 +207,7 @@ fn load_and_commit(
         (0..ndeps).map(dep_at).for_each(add_syms);
     }
     if !d.relocated {
-        reloc::reloc_all(p)?;
+        reloc::reloc_all(load::Objects::from(p))?;
     }
     if mode & RTLD_GLOBAL == 0 {
         revert_syms(checkpoint.syms_tail);
@@ -216,7 +216,7 @@ fn load_and_commit(
     // must never bind to a definition a rollback would remove.
     redo_lazy_relocs();
     tls::update_size();
-    if st.tls_cnt.get() != checkpoint.tls_cnt {
+    if st.tls_cnt != checkpoint.tls_cnt {
         newtls::install();
     }
     Ok(p)
@@ -244,8 +244,8 @@ fn prepare_lazy(p: *mut Dso) -> Result<(), Abort> {
         return Err(Abort);
     };
     x.lazy = Some(lazy);
-    x.lazy_next = st.lazy_head.get();
-    st.lazy_head.set(p);
+    x.lazy_next = st.lazy_head;
+    st.lazy_head = p;
     Ok(())
 }
 
@@ -253,8 +253,8 @@ fn prepare_lazy(p: *mut Dso) -> Result<(), Abort> {
 /// global scope as it is now.
 fn redo_lazy_relocs() {
     let st = state();
-    let mut p = st.lazy_head.get();
-    st.lazy_head.set(ptr::null_mut());
+    let mut p = st.lazy_head;
+    st.lazy_head = ptr::null_mut();
     while !p.is_null() {
         // SAFETY: the lazy list links live Dsos.
         let d = unsafe { &mut *p };
@@ -274,8 +274,8 @@ fn redo_lazy_relocs() {
         }
         let Some(x) = d.dl.as_deref_mut() else { break };
         if x.lazy.as_ref().is_some_and(|l| !l.is_empty()) {
-            x.lazy_next = st.lazy_head.get();
-            st.lazy_head.set(p);
+            x.lazy_next = st.lazy_head;
+            st.lazy_head = p;
         } else {
             x.lazy = None;
             x.lazy_next = ptr::null_mut();

@@ -32,7 +32,7 @@ fn read_locked<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn objects() -> impl Iterator<Item = *mut Dso> {
-    let mut p = state().head.get();
+    let mut p = state().head;
     core::iter::from_fn(move || {
         let cur = p;
         if cur.is_null() {
@@ -80,13 +80,13 @@ pub extern "C" fn dlsym(handle: *mut c_void, name: *const c_char, ra: *mut c_voi
 fn do_dlsym(handle: *mut c_void, name: *const c_char, ra: *mut c_void) -> *mut c_void {
     let st = state();
     let h = handle as *mut Dso;
-    let (start, scope) = if h.is_null() || h == st.head.get() {
-        (st.head.get(), Scope::Global)
+    let (start, scope) = if h.is_null() || h == st.head {
+        (st.head, Scope::Global)
     } else if handle as usize == RTLD_NEXT {
         // The objects after the caller's, in load order, then on along the
         // global chain (musl starts find_sym there).
         let caller = match addr2dso(ra as usize) {
-            q if q.is_null() => st.head.get(),
+            q if q.is_null() => st.head,
             q => q,
         };
         // SAFETY: a live Dso.
@@ -247,7 +247,7 @@ type PhdrCallback = extern "C" fn(*mut DlPhdrInfo, usize, *mut c_void) -> c_int;
 /// `dl_iterate_phdr(3)`: every loaded object, in load order; stops at the
 /// first non-zero return.
 pub extern "C" fn dl_iterate_phdr(callback: PhdrCallback, data: *mut c_void) -> c_int {
-    let mut current = state().head.get();
+    let mut current = state().head;
     while !current.is_null() {
         // SAFETY: a live Dso (objects are never unloaded).
         let d = unsafe { &*current };
@@ -263,7 +263,7 @@ pub extern "C" fn dl_iterate_phdr(callback: PhdrCallback, data: *mut c_void) -> 
             name: d.name as *const c_char,
             phdr: d.phdr,
             phnum: d.phnum as u16,
-            adds: state().gencnt.get(),
+            adds: state().gencnt,
             subs: 0,
             tls_modid: d.tls_id,
             tls_data,

@@ -15,9 +15,9 @@ macro_rules! dl_error {
         let st = $crate::state::state();
         // SAFETY: the format is a NUL-terminated literal; every argument matches its conversion.
         unsafe {
-            if !st.runtime.get() {
+            if !st.runtime {
                 $crate::musl::ffi::dprintf(2, concat!($fmt, "\n\0").as_ptr().cast() $(, $arg)*);
-                st.ldso_fail.set(true);
+                st.ldso_fail = true;
             } else {
                 $crate::musl::ffi::__dl_seterr(concat!($fmt, "\0").as_ptr().cast() $(, $arg)*);
             }
@@ -37,7 +37,7 @@ pub struct Abort;
 /// After an error: at run time (inside `dlopen`) stop and roll back; during
 /// startup go on, so that every error is reported before exiting with 127.
 pub fn stop_at_runtime() -> Result<(), Abort> {
-    if crate::state::state().runtime.get() {
+    if crate::state::state().runtime {
         Err(Abort)
     } else {
         Ok(())

@@ -49,7 +49,7 @@ pub type CtorQueue = PtrList<4>;
 #[link_section = ".text.startup.stormless"]
 pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::error::Abort> {
     let st = state();
-    if st.ldd_mode.get() {
+    if st.ldd_mode {
         return Ok(());
     }
     // SAFETY: (the whole function) every pointer reached is a live Dso, and the
@@ -147,9 +147,8 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
         let me = crate::musl::pthread_self();
         pthread_mutex_lock(INIT_FINI_LOCK.get());
         for &p in queue {
-            // Other threads change these while pthread_cond_wait releases the lock
-            // (a Cell is read anew after any call the compiler cannot see into).
-            while (read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me) || st.shutting_down.get() {
+            // Other threads change these while pthread_cond_wait releases the lock.
+            while (read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me) || read(&st.shutting_down) {
                 pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());
             }
             if (*p).ctor_visitor != 0 || (*p).constructed {
@@ -158,8 +157,8 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
             (*p).ctor_visitor = me;
             let dy = (*p).decoded();
             if dy.has(DT_FINI) || dy.has(DT_FINI_ARRAY) {
-                (*p).fini_next = st.fini_head.get();
-                st.fini_head.set(p);
+                (*p).fini_next = st.fini_head;
+                st.fini_head = p;
             }
             pthread_mutex_unlock(INIT_FINI_LOCK.get());
             if crate::arch::LEGACY_INIT_FINI && dy.has(DT_INIT) && dy.get(DT_INIT) != 0 {
@@ -185,10 +184,9 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
 pub extern "C" fn libc_start_init() {
     // Run in place, then emptied (freeing a heap queue): moving the list out
     // first would copy it with vector moves, costly to translate under qemu-user.
-    // SAFETY: the startup queue: filled by stage 3 before this, used only here after.
-    let queue = unsafe { &mut *crate::state::main_ctor_queue() };
-    do_init_fini(queue);
-    queue.clear();
+    let st = state();
+    do_init_fini(&st.main_ctor_queue);
+    st.main_ctor_queue.clear();
 }
 
 /// Called by `exit`: destructors, most recently constructed first.
@@ -200,9 +198,9 @@ pub extern "C" fn libc_exit_fini() {
         let me = crate::musl::pthread_self();
         pthread_rwlock_wrlock(LOCK.get());
         pthread_mutex_lock(INIT_FINI_LOCK.get());
-        st.shutting_down.set(true);
+        st.shutting_down = true;
         pthread_rwlock_unlock(LOCK.get());
-        let mut p = st.fini_head.get();
+        let mut p = st.fini_head;
         while !p.is_null() {
             while read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me {
                 pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());

@@ -13,7 +13,7 @@ use core::ffi::c_int;
 #[macro_export]
 macro_rules! debug_libs {
     ($fmt:literal $(, $arg:expr)* $(,)?) => {
-        if $crate::state::state().debug.get().libs {
+        if $crate::state::state().debug.libs {
             let pid = $crate::ld_debug::pid();
             // SAFETY: a NUL-terminated literal format; arguments match its conversions.
             unsafe { $crate::musl::ffi::dprintf(2, concat!("%10d:\t", $fmt, "\n\0").as_ptr().cast(), pid $(, $arg)*) };
@@ -39,11 +39,11 @@ pub fn pid() -> c_int {
         fn getpid() -> c_int;
     }
     let st = state();
-    if st.debug_pid.get() == 0 {
+    if st.debug_pid == 0 {
         // SAFETY: a system call without arguments.
-        st.debug_pid.set(unsafe { getpid() });
+        st.debug_pid = unsafe { getpid() };
     }
-    st.debug_pid.get()
+    st.debug_pid
 }
 
 /// Read `LD_DEBUG` (stage 3, after secure mode is known) and start the clock.
@@ -51,8 +51,8 @@ pub fn init(value: *const u8, secure: bool) {
     let st = state();
     // SAFETY: getenv's result, NUL-terminated, or null.
     let bytes = (!value.is_null()).then(|| unsafe { crate::mem::cstr(value as usize) });
-    st.debug.set(stormless_search::DebugFlags::parse(bytes, secure));
-    if st.debug.get().unknown {
+    st.debug = stormless_search::DebugFlags::parse(bytes, secure);
+    if st.debug.unknown {
         let pid = pid();
         // SAFETY: literal format, C string argument.
         unsafe {
@@ -64,18 +64,18 @@ pub fn init(value: *const u8, secure: bool) {
             )
         };
     }
-    if st.debug.get().statistics {
-        crate::state::update(&st.stats, |s| s.start_us = now_us());
+    if st.debug.statistics {
+        st.stats.start_us = now_us();
     }
 }
 
 /// Count one attempt to open a file while searching.
 pub fn count_open(fd: c_int) {
     let st = state();
-    if st.debug.get().statistics {
-        crate::state::update(&st.stats, |s| s.opens += 1);
+    if st.debug.statistics {
+        st.stats.opens += 1;
         if fd < 0 {
-            crate::state::update(&st.stats, |s| s.failed_opens += 1);
+            st.stats.failed_opens += 1;
         }
     }
 }
@@ -101,14 +101,14 @@ fn now_us() -> u64 {
 /// The `statistics` line, printed when startup hands over to the program.
 pub fn report_startup() {
     let st = state();
-    if !st.debug.get().statistics {
+    if !st.debug.statistics {
         return;
     }
     // The program, its libraries and the loader; not the kernel's vDSO,
     // which is there or not depending on the kernel (qemu-user has none).
-    let vdso = crate::state::vdso_ptr();
+    let vdso = core::ptr::addr_of_mut!(st.vdso);
     let objects = crate::load::Objects::all().filter(|&p| p != vdso).count();
-    let us = now_us().saturating_sub(st.stats.get().start_us);
+    let us = now_us().saturating_sub(st.stats.start_us);
     let pid = pid();
     // SAFETY: literal format; usize arguments for %zu, u64 for %llu.
     unsafe {
@@ -117,8 +117,8 @@ pub fn report_startup() {
             c"%10d:\tstatistics: %zu objects, %zu opens while searching (%zu failed), startup %llu us\n".as_ptr(),
             pid,
             objects,
-            st.stats.get().opens,
-            st.stats.get().failed_opens,
+            st.stats.opens,
+            st.stats.failed_opens,
             us,
         )
     };

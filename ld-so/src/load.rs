@@ -42,16 +42,16 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
     let st = state();
     if let search::NameKind::LibcAlias(alias) = kind {
         crate::debug_libs!(" %s is libc, the loader itself", debug_name);
-        if st.ldd_mode.get() && st.ldd_reported.get() & alias.ldd_report_bit() == 0 {
-            st.ldd_reported.set(st.ldd_reported.get() | alias.ldd_report_bit());
+        if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
+            st.ldd_reported |= alias.ldd_report_bit();
             // SAFETY: C strings and a pointer for %p.
             unsafe {
                 ffi::dprintf(
                     1,
                     c"\t%s => %s (%p)\n".as_ptr(),
                     z_ptr(&name_z(name)),
-                    (*ldso_ptr()).name,
-                    (*ldso_ptr()).base as *const c_void,
+                    st.ldso.name,
+                    st.ldso.base as *const c_void,
                 )
             };
         }
@@ -59,8 +59,7 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
         crate::debug_libs!(" %s is the loader itself", debug_name);
     }
     let ldso = ldso_ptr();
-    // SAFETY: the loader's own object, live.
-    if unsafe { (*ldso).prev.is_null() } {
+    if st.ldso.prev.is_null() {
         append(ldso);
     }
     ldso
@@ -71,9 +70,9 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
 #[link_section = ".text.startup.stormless"]
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
-    let debug_name = if st.debug.get().libs { name_z(name) } else { None };
+    let debug_name = if st.debug.libs { name_z(name) } else { None };
     let debug_name = z_ptr(&debug_name);
-    if st.debug.get().libs {
+    if st.debug.libs {
         let by: *const u8 = if needed_by.is_null() {
             c"LD_PRELOAD".as_ptr().cast()
         } else {
@@ -93,7 +92,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return core::ptr::null_mut();
         }
         Outcome::NotFound => {
-            if st.debug.get().libs {
+            if st.debug.libs {
                 // SAFETY: strerror returns a static string for any errno.
                 let why = unsafe { ffi::strerror(ffi::errno()) };
                 crate::debug_libs!(" not found: %s (%s)", debug_name, why);
@@ -103,7 +102,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     };
     let by_path = matches!(source, Source::Pathname);
     let from_table = matches!(source, Source::Table(_));
-    if st.debug.get().libs {
+    if st.debug.libs {
         let found_z = name_z(&found);
         crate::debug_libs!(" found file=%s", z_ptr(&found_z));
     }
@@ -112,7 +111,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         unsafe { ffi::close(fd) };
         return core::ptr::null_mut();
     };
-    for p in Objects::after(st.head.get()) {
+    for p in Objects::after(st.head) {
         // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if d.dev == dev && d.ino == ino {
@@ -128,7 +127,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         }
     }
     let mut temp = Dso::empty();
-    let mapped = if st.noload.get() { None } else { map_library(fd, size, &mut temp) };
+    let mapped = if st.noload { None } else { map_library(fd, size, &mut temp) };
     // SAFETY: our descriptor.
     unsafe { ffi::close(fd) };
     if mapped.is_none() {
@@ -145,10 +144,10 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         unmap(&mut temp);
         return load_library(b"libc.so", needed_by);
     }
-    if !st.runtime.get() {
+    if !st.runtime {
         reclaim_gaps(&temp);
     }
-    if st.runtime.get() && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
+    if st.runtime && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
         unmap(&mut temp);
         ffi::set_errno(ENOMEM);
         return core::ptr::null_mut();
@@ -157,7 +156,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     temp.ino = ino;
     temp.needed_by = needed_by;
     temp.from_table = from_table;
-    temp.runtime_loaded = st.runtime.get();
+    temp.runtime_loaded = st.runtime;
     let Some(name_copy) = owned_name(&found) else {
         unmap(&mut temp);
         ffi::set_errno(ENOMEM);
@@ -180,14 +179,14 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     // SAFETY: p was just leaked from its box and appended: live, ours alone.
     let d = unsafe { &mut *p };
     if !d.tls.image.is_null() {
-        st.tls_cnt.set(st.tls_cnt.get() + 1);
-        d.tls_id = st.tls_cnt.get();
+        st.tls_cnt += 1;
+        d.tls_id = st.tls_cnt;
         tls::assign_offset(&mut d.tls, false);
         link_tls(d);
     }
     append(p);
     crate::debug_libs!(" mapped %s at %p", d.name, d.base as *const c_void);
-    if st.ldd_mode.get() {
+    if st.ldd_mode {
         let mark = if from_table { c" [table]" } else { c"" };
         // SAFETY: C strings and a pointer for %p.
         unsafe {

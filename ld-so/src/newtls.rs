@@ -35,9 +35,9 @@ fn next_thread(thread: usize) -> usize {
 pub fn install() {
     let st = state();
     let w = core::mem::size_of::<usize>();
-    let cnt = st.tls_cnt.get();
+    let cnt = st.tls_cnt;
     // The last TLS module loaded reserved the dtvs, sized for every module.
-    let provider = (st.tls_tail.get() as usize - offset_of!(Dso, tls)) as *const Dso;
+    let provider = (st.tls_tail as usize - offset_of!(Dso, tls)) as *const Dso;
     // SAFETY: tls_tail is the `tls` field of a live Dso loaded by this dlopen.
     let new_dtv = unsafe { (*provider).dl.as_ref().map_or(core::ptr::null_mut(), |x| x.new_dtv) } as usize;
     let me = crate::musl::pthread_self();

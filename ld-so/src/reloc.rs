@@ -130,7 +130,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
     // SAFETY: dso is a live Dso; startup or the dlopen lock keeps others from it.
     let d = unsafe { &mut *dso };
     let is_ldso = dso == ldso_ptr();
-    let reuse_addends = is_ldso && table == st.apply_addends_to.get();
+    let reuse_addends = is_ldso && table == st.apply_addends_to;
     let mut save_slot = 0;
     let mut at = table;
     let end = table + size;
@@ -178,8 +178,8 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                 // stage 3 reads it back, the inline one having been overwritten.
                 // SAFETY: saved_addends has room for every symbolic REL entry (counted in stage 2).
                 unsafe {
-                    let slot = st.saved_addends.get().add(save_slot);
-                    if st.head.get() == ldso_ptr() {
+                    let slot = st.saved_addends.add(save_slot);
+                    if st.head == ldso_ptr() {
                         *slot = mem::read::<usize>(reloc_addr);
                     }
                     save_slot += 1;
@@ -210,7 +210,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                 Some((dso, s.st_value))
             } else {
                 // SAFETY: head is the live main program.
-                let ctx = if kind == Kind::Copy { unsafe { (*st.head.get()).syms_next } } else { st.head.get() };
+                let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
                 match find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global) {
                     Some(found) => Some((found.dso, found.value())),
                     // Not found: all of it here, so that a found symbol costs one test.
@@ -245,7 +245,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
         let dd = unsafe { &*def_dso };
         let tls_val = def_value;
 
-        if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt.get() {
+        if kind == Kind::TpOff && dd.tls_id > st.static_tls_cnt {
             error::initial_exec_to_dynamic(d.name, name, dd.name);
             return Err(Abort);
         }
@@ -282,7 +282,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                     if explicit.is_none() {
                         addend = mem::read::<usize>(reloc_addr + WORD * tlsdesc_rel_addend_slot());
                     }
-                    let (a, b) = if dd.tls_id > st.static_tls_cnt.get() {
+                    let (a, b) = if dd.tls_id > st.static_tls_cnt {
                         match tls::dynamic_descriptor(d, dd.tls_id, tls_val.wrapping_add(addend)) {
                             Some(desc) => (tls::tlsdesc_dynamic(), desc),
                             None => {
@@ -335,12 +335,13 @@ fn lfs64_alias(name: &[u8]) -> Option<Def> {
     find_sym(ldso_ptr(), plain, true, Scope::Global)
 }
 
-/// musl's `reloc_all`: every not yet relocated object from `p` on, then its
+/// musl's `reloc_all`: every not yet relocated object of `objects` (a walk
+/// along the list: musl's `for (; p; p=p->next)` from some object), then its
 /// RELRO made read-only.
 #[link_section = ".text.startup.stormless"]
-pub fn reloc_all(first: *mut Dso) -> Result<(), Abort> {
+pub fn reloc_all(objects: crate::load::Objects) -> Result<(), Abort> {
     let st = state();
-    for p in crate::load::Objects::from(first) {
+    for p in objects {
         // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if !d.relocated {
@@ -357,7 +358,7 @@ pub fn reloc_all(first: *mut Dso) -> Result<(), Abort> {
             if relr != 0 {
                 do_relr(d, relr, dy.get(DT_RELRSZ))?;
             }
-            if st.head.get() != ldso_ptr() && d.relro_start != d.relro_end {
+            if st.head != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
                 let r = unsafe {
                     ffi::mprotect(d.laddr(d.relro_start) as *mut _, d.relro_end - d.relro_start, 1 /* PROT_READ */)

@@ -67,9 +67,9 @@ fn enter(name: &[u8], sp: *mut usize, auxv: *mut usize) -> ! {
 /// Only stage 1 may call this, once, after relocating the loader.
 #[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
+    let st = state();
     let auxv = auxv_of(sp);
-    // SAFETY: stage 2 runs alone; nothing else refers to the loader's object yet.
-    let ldso = unsafe { &mut *ldso_ptr() };
+    let ldso = &mut st.ldso;
     ldso.base = base;
     // SAFETY: the loader's own ELF header is mapped at its base.
     let eh = unsafe { Ehdr::read(base) };
@@ -129,13 +129,12 @@ fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -
     let st = state();
     // Written by stage 2 before stage 3 reads them: no need to zero.
     let mut addends = [core::mem::MaybeUninit::<usize>::uninit(); N];
-    st.saved_addends.set(addends.as_mut_ptr() as *mut usize);
-    st.apply_addends_to.set(rel);
+    st.saved_addends = addends.as_mut_ptr() as *mut usize;
+    st.apply_addends_to = rel;
 
-    st.head.set(ldso_ptr());
-    reloc::reloc_all(ldso_ptr()).ok();
-    // SAFETY: the loader's own object; relocation above is done with it.
-    unsafe { (*ldso_ptr()).relocated = false };
+    st.head = ldso_ptr();
+    reloc::reloc_all(load::Objects::from(ldso_ptr())).ok();
+    st.ldso.relocated = false;
     let _keep = core::hint::black_box(&mut addends);
     enter(b"__dls2b", sp, auxv)
 }
@@ -156,7 +155,7 @@ pub unsafe extern "C" fn dls2b(sp: *mut usize, auxv: *mut usize) -> ! {
     let l = libc();
     l.auxv = auxv;
     l.tls_size = tls::BUILTIN_SIZE;
-    l.tls_align = state().tls_align.get();
+    l.tls_align = state().tls_align;
     if !tls::install(tls::builtin()) {
         crate::error::crash();
     }
@@ -219,17 +218,13 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     if l.secure == 0 {
         // SAFETY: getenv with literal names.
         unsafe {
-            st.env_path.set(ffi::getenv(c"LD_LIBRARY_PATH".as_ptr()) as usize);
+            st.env_path = ffi::getenv(c"LD_LIBRARY_PATH".as_ptr()) as usize;
             env_preload = ffi::getenv(c"LD_PRELOAD".as_ptr()) as usize;
         }
     }
 
-    // SAFETY: stage 3 runs alone; the program's and the loader's objects are not
-    // on the list yet, and these are their only references until they are.
-    let app = unsafe { &mut *app_ptr() };
-    // SAFETY: as above.
-    let ldso = unsafe { &mut *ldso_ptr() };
-    if aux[AT_PHDR] != ldso.phdr {
+    let app = &mut st.app;
+    if aux[AT_PHDR] != st.ldso.phdr {
         // The kernel mapped the program; the loader is its interpreter.
         app.phdr = aux[AT_PHDR];
         app.phnum = aux[AT_PHNUM];
@@ -249,7 +244,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         let image = app.laddr(tls_image) as *const u8;
         app.tls.image = if app.tls.size != 0 { image } else { app.tls.image };
         let interp_name = app.laddr(interp) as *const u8;
-        ldso.name = if interp != 0 { interp_name } else { ldso.name };
+        st.ldso.name = if interp != 0 { interp_name } else { st.ldso.name };
         let execfn = aux[AT_EXECFN];
         // musl's strncmp, as musl's __dls3: libc's code that getenv runs
         // anyway, rather than a second, inlined comparison.
@@ -266,10 +261,9 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     } else {
         crate::command::run(sp, aux, &mut env_preload);
     }
-    // SAFETY: as above (command mode's references to it have ended).
-    let app = unsafe { &mut *app_ptr() };
+    let app = &mut st.app;
     if app.tls.size != 0 {
-        st.tls_cnt.set(1);
+        st.tls_cnt = 1;
         app.tls_id = 1;
         tls::assign_offset(&mut app.tls, true);
         load::link_tls(app);
@@ -279,16 +273,14 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         app.bound_tables_by_mapping(&decoded);
     }
 
-    st.head.set(app_ptr());
-    st.tail.set(app_ptr());
-    st.syms_tail.set(app_ptr());
+    st.head = app_ptr();
+    st.tail = app_ptr();
+    st.syms_tail = app_ptr();
 
-    // SAFETY: the two objects are live, and no reference to either is held now.
-    unsafe {
-        load::reclaim_gaps(&*app_ptr());
-        load::reclaim_gaps(&*ldso_ptr());
-        (*ldso_ptr()).deps_loaded = true;
-    }
+    load::reclaim_gaps(&st.app);
+    load::reclaim_gaps(&st.ldso);
+
+    st.ldso.deps_loaded = true;
     if env_preload != 0 {
         load::load_preload(cstr_at(env_preload));
     }
@@ -299,8 +291,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     attach_vdso(aux[AT_SYSINFO_EHDR]);
 
     // DT_DEBUG gets the r_debug address, for debuggers that look there.
-    // SAFETY: the program's object, live.
-    let dynv = unsafe { (*app_ptr()).dynv };
+    let dynv = st.app.dynv;
     let mut i = 0;
     // SAFETY: the program's dynamic section, writable at this point.
     unsafe {
@@ -315,11 +306,10 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     // Before final relocations: these may call malloc, which may become the
     // application's own once relocated.
     // An allocation failure leaves the queue empty (reported; startup exits 127 later).
-    // SAFETY: the startup queue, used by stage 3 now and by libc_start_init later.
-    let _ = crate::initfini::queue_ctors(app_ptr(), unsafe { &mut *crate::state::main_ctor_queue() });
+    let _ = crate::initfini::queue_ctors(app_ptr(), &mut st.main_ctor_queue);
     tls::update_size();
     let mut initial_tls = tls::builtin();
-    if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align.get() > tls::MIN_TLS_ALIGN {
+    if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
         // SAFETY: plain allocation.
         initial_tls = unsafe { ffi::__libc_calloc(libc().tls_size, 1) } as *mut u8;
         if initial_tls.is_null() {
@@ -336,12 +326,12 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
             crate::error::exit(127);
         }
     }
-    st.static_tls_cnt.set(st.tls_cnt.get());
+    st.static_tls_cnt = st.tls_cnt;
 
     // The program last: its copy relocations read the libraries' relocated data.
-    // SAFETY: the program's object, live.
-    reloc::reloc_all(unsafe { (*app_ptr()).next }).ok();
-    reloc::reloc_all(app_ptr()).ok();
+    // The libraries (none, when none loaded: a walk after the program), then the program.
+    reloc::reloc_all(load::Objects::after(app_ptr())).ok();
+    reloc::reloc_all(load::Objects::from(app_ptr())).ok();
 
     // Copy the TLS images only now: they may hold relocated addresses.
     if initial_tls != tls::builtin() {
@@ -357,32 +347,31 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     }
 
     // One test for the three rare outcomes (one block under qemu-user).
-    if st.debug.get().statistics | st.ldso_fail.get() | st.ldd_mode.get() {
+    if st.debug.statistics | st.ldso_fail | st.ldd_mode {
         crate::ld_debug::report_startup();
-        if st.ldso_fail.get() {
+        if st.ldso_fail {
             crate::error::exit(127);
         }
-        if st.ldd_mode.get() {
+        if st.ldd_mode {
             crate::error::exit(0);
         }
     }
 
     // SAFETY: musl's globals.
     unsafe {
-        if find_sym(st.head.get(), b"malloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+        if find_sym(st.head, b"malloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
             *core::ptr::addr_of_mut!(ffi::__malloc_replaced) = 1;
         }
-        if find_sym(st.head.get(), b"aligned_alloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+        if find_sym(st.head, b"aligned_alloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
             *core::ptr::addr_of_mut!(ffi::__aligned_alloc_replaced) = 1;
         }
     }
 
-    st.runtime.set(true);
+    st.runtime = true;
     let d = debug();
     d.ver = 1;
-    d.head = st.head.get() as *mut c_void;
-    // SAFETY: the loader's object, live.
-    d.base = unsafe { (*ldso_ptr()).base } as *mut c_void;
+    d.head = st.head as *mut c_void;
+    d.base = st.ldso.base as *mut c_void;
     d.state = 0; // RT_CONSISTENT
     crate::debug::dl_debug_state();
 
@@ -399,9 +388,9 @@ pub fn add_syms(p: *mut Dso) {
     let st = state();
     // SAFETY: live Dsos.
     unsafe {
-        if (*p).syms_next.is_null() && st.syms_tail.get() != p {
-            (*st.syms_tail.get()).syms_next = p;
-            st.syms_tail.set(p);
+        if (*p).syms_next.is_null() && st.syms_tail != p {
+            (*st.syms_tail).syms_next = p;
+            st.syms_tail = p;
         }
     }
 }

@@ -77,30 +77,30 @@ pub fn assign_offset(tls: &mut crate::musl::TlsModule, is_main: bool) {
         if is_main {
             tls.offset = GAP_ABOVE_TP + ((image.wrapping_sub(GAP_ABOVE_TP)) & (align - 1));
         } else {
-            tls.offset = st.tls_offset.get() + ((align - 1) & (image.wrapping_sub(st.tls_offset.get())));
+            tls.offset = st.tls_offset + ((align - 1) & (image.wrapping_sub(st.tls_offset)));
         }
-        st.tls_offset.set(tls.offset + tls.size);
+        st.tls_offset = tls.offset + tls.size;
     } else {
         if is_main {
-            st.tls_offset.set(tls.size + ((image.wrapping_add(tls.size)).wrapping_neg() & (align - 1)));
+            st.tls_offset = tls.size + ((image.wrapping_add(tls.size)).wrapping_neg() & (align - 1));
         } else {
-            st.tls_offset.set(st.tls_offset.get() + (tls.size + align - 1));
-            st.tls_offset.set(st.tls_offset.get() - ((st.tls_offset.get().wrapping_add(image)) & (align - 1)));
+            st.tls_offset += tls.size + align - 1;
+            st.tls_offset -= (st.tls_offset.wrapping_add(image)) & (align - 1);
         }
-        tls.offset = st.tls_offset.get();
+        tls.offset = st.tls_offset;
     }
-    st.tls_align.set(maxp2(st.tls_align.get(), tls.align));
+    st.tls_align = maxp2(st.tls_align, tls.align);
 }
 
 /// musl's `update_tls_size`.
 pub fn update_size() {
     let st = state();
     let l = libc();
-    l.tls_cnt = st.tls_cnt.get();
-    l.tls_align = st.tls_align.get();
+    l.tls_cnt = st.tls_cnt;
+    l.tls_align = st.tls_align;
     let w = core::mem::size_of::<usize>();
-    let raw = (1 + st.tls_cnt.get()) * w + st.tls_offset.get() + p::PTHREAD_SIZE + st.tls_align.get() * 2;
-    l.tls_size = (raw + st.tls_align.get() - 1) & st.tls_align.get().wrapping_neg();
+    let raw = (1 + st.tls_cnt) * w + st.tls_offset + p::PTHREAD_SIZE + st.tls_align * 2;
+    l.tls_size = (raw + st.tls_align - 1) & st.tls_align.wrapping_neg();
 }
 
 extern "C" {
@@ -149,7 +149,7 @@ pub fn reserve_thread_tls(d: &mut Dso) -> bool {
     let w = core::mem::size_of::<usize>();
     let threads = libc().threads_minus_1 as usize + 1;
     // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
-    let dtv_words = st.tls_cnt.get().checked_add(2).and_then(|n| n.checked_mul(threads));
+    let dtv_words = st.tls_cnt.checked_add(2).and_then(|n| n.checked_mul(threads));
     let image_words = d.tls.size.checked_add(d.tls.align).and_then(|b| b.checked_mul(threads)).map(|b| b.div_ceil(w));
     let (Some(dtv_words), Some(image_words)) = (dtv_words, image_words) else { return false };
     let Some(words) = dtv_words.checked_add(image_words) else { return false };
@@ -171,11 +171,11 @@ pub fn reserve_thread_tls(d: &mut Dso) -> bool {
 pub fn link_tls(d: &mut Dso) {
     let st = state();
     let m = &mut d.tls as *mut crate::musl::TlsModule;
-    if st.tls_tail.get().is_null() {
+    if st.tls_tail.is_null() {
         libc().tls_head = m;
     } else {
         // SAFETY: tls_tail is a live module.
-        unsafe { (*st.tls_tail.get()).next = m };
+        unsafe { (*st.tls_tail).next = m };
     }
-    st.tls_tail.set(m);
+    st.tls_tail = m;
 }

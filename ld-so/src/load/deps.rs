@@ -22,32 +22,21 @@ pub struct Objects {
     link: *const *mut Dso,
 }
 
-/// A link that is always null: where a walk from nothing starts.
-struct EndOfList(*mut Dso);
-// SAFETY: never written.
-unsafe impl Sync for EndOfList {}
-static END_OF_LIST: EndOfList = EndOfList(core::ptr::null_mut());
-
 impl Objects {
     /// The whole list, from the main program.
     #[inline(always)]
     pub fn all() -> Objects {
-        Objects { link: state().head.as_ptr() }
+        Objects { link: &raw const state().head }
     }
 
     /// The object `p` of the list, then the objects after it (those appended
     /// while the walk runs included): from the link that points at `p`, its
-    /// predecessor's `next`, or the head's for the first object. A null `p`
-    /// walks nothing, as musl's `for (; p; p=p->next)` (`reloc_all` of the
-    /// program's successor when no library loaded).
+    /// predecessor's `next`, or the head's for the first object.
     #[inline(always)]
     pub fn from(p: *mut Dso) -> Objects {
-        if p.is_null() {
-            return Objects { link: &raw const END_OF_LIST.0 };
-        }
         // SAFETY: p is a live object of the list; so is its predecessor.
         let prev = unsafe { (*p).prev };
-        debug_assert!(!prev.is_null() || p == state().head.get(), "Objects::from an object not on the list");
+        debug_assert!(!prev.is_null() || p == state().head, "Objects::from an object not on the list");
         if prev.is_null() {
             Objects::all()
         } else {
@@ -85,10 +74,10 @@ pub fn append(p: *mut Dso) {
     let st = state();
     // SAFETY: tail and p are live Dsos.
     unsafe {
-        (*st.tail.get()).next = p;
-        (*p).prev = st.tail.get();
+        (*st.tail).next = p;
+        (*p).prev = st.tail;
     }
-    st.tail.set(p);
+    st.tail = p;
 }
 
 /// musl's `load_direct_deps`.
@@ -103,7 +92,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     // One allocation of the exact size, as musl's calloc(cnt+1): growing the
     // vector would touch more malloc size classes (and cost mmap calls). Up to
     // two entries stay inline, as musl's builtin_deps: no malloc at all.
-    let is_head = p == st.head.get();
+    let is_head = p == st.head;
     let preloads = if is_head { Objects::after(p).count() } else { 0 };
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
     let total = preloads + needed;

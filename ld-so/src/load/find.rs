@@ -40,11 +40,11 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     type Opened = c_int;
 
     fn ldso_name(&mut self) -> &'static [u8] {
-        ldso_name()
+        state().ldso.name_bytes()
     }
 
     fn loaded_by_short_name(&mut self, name: &[u8]) -> Option<*mut Dso> {
-        let found = Objects::after(state().head.get()).find(|&p| {
+        let found = Objects::after(state().head).find(|&p| {
             // SAFETY: p is a live Dso of the list.
             let d = unsafe { &*p };
             // SAFETY: a short name points into the object's own NUL-terminated name.
@@ -57,7 +57,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn ld_library_path(&mut self) -> Option<&'static [u8]> {
-        let env_path = state().env_path.get();
+        let env_path = state().env_path;
         // SAFETY: env_path is a C string from the environment or argv.
         (env_path != 0).then(|| unsafe { mem::cstr(env_path) })
     }
@@ -120,7 +120,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn note(&mut self, event: Event<'_, *mut Dso>) {
-        if state().debug.get().libs {
+        if state().debug.libs {
             debug_event(event);
         }
     }
@@ -235,14 +235,11 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
 
 /// The system search path, read once (musl's `sys_path`), searched in place.
 fn sys_path() -> &'static [u8] {
-    crate::state::sys_path(|| read_sys_path(ldso_name()))
-}
-
-/// The loader's own name (`ldso.name`).
-fn ldso_name() -> &'static [u8] {
-    // SAFETY: the loader's own object is live; its name is set at startup and in
-    // command mode, never while a search runs.
-    unsafe { (*crate::state::ldso_ptr()).name_bytes() }
+    let st = state();
+    if st.sys_path.is_none() {
+        st.sys_path = Some(read_sys_path(st.ldso.name_bytes()));
+    }
+    st.sys_path.as_deref().unwrap_or_default()
 }
 
 /// `<prefix>/etc/ld-musl-<arch>.path`, or musl's default when it is absent.

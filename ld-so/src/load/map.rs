@@ -319,7 +319,7 @@ pub fn unmap(dso: &mut Dso) {
 }
 
 pub fn raise_default_stack(size: usize) {
-    if state().runtime.get() {
+    if state().runtime {
         return;
     }
     // SAFETY: musl's global, written at startup only.

@@ -16,8 +16,7 @@ pub fn attach_vdso(base: usize) {
     if base == 0 {
         return;
     }
-    // SAFETY: the vDSO's object, not on the list yet: this is its only user.
-    let v = unsafe { &mut *crate::state::vdso_ptr() };
+    let v = &mut st.vdso;
     // SAFETY: the kernel maps the vDSO image, headers included.
     let eh = unsafe { Ehdr::read(base) };
     v.phdr = base + eh.e_phoff;
@@ -37,11 +36,11 @@ pub fn attach_vdso(base: usize) {
     v.relocated = true;
     v.deps_loaded = true;
     v.decode_dyn();
-    let vp = crate::state::vdso_ptr();
+    let vp = core::ptr::addr_of_mut!(st.vdso);
     // SAFETY: live Dsos.
     unsafe {
-        (*vp).prev = st.tail.get();
-        (*st.tail.get()).next = vp;
+        (*vp).prev = st.tail;
+        (*st.tail).next = vp;
     }
-    st.tail.set(vp);
+    st.tail = vp;
 }
