@@ -2,6 +2,7 @@
 //! loader's own): `ld-musl-<arch>.so.1 [--list] [--library-path P]
 //! [--preload L] [--argv0 A] [--] program [args]`, and `ldd` behaviour when
 //! invoked under a name ending in "ldd".
+use crate::dso::{app_ptr, ldso_ptr};
 use crate::elf::*;
 use crate::load;
 use crate::mem;
@@ -27,7 +28,7 @@ fn bytes(p: *mut c_char) -> &'static [u8] {
 }
 
 /// Parse the options, map the program named on the command line into
-/// `state().app`, and set AT_ENTRY to its entry point.
+/// the program's object (`dso::app_ptr`), and set AT_ENTRY to its entry point.
 pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     let st = state();
     // SAFETY: the kernel's stack: argc then argv.
@@ -118,39 +119,42 @@ pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
         // musl's command mode does not fstat the program; map_library needs its
         // size to check the segments, so here (and only here) is one more call.
         let size = load::file_info(fd).map_or(0, |f| f.size);
-        let mapped = load::map_library(fd, size, &mut st.app);
+        // SAFETY: startup, single-threaded: nothing else refers to the
+        // program's or the loader's object while this function runs.
+        let (app, ldso) = (&mut *app_ptr(), &mut *ldso_ptr());
+        let mapped = load::map_library(fd, size, app);
         let Some(start) = mapped else {
             ffi::dprintf(2, c"%s: %s: Not a valid dynamic program\n".as_ptr(), ldname, prog);
             ffi::_exit(1);
         };
         ffi::close(fd);
-        st.ldso.name = ldname as *const u8;
-        st.app.name = prog as *const u8;
+        ldso.name = ldname as *const u8;
+        app.name = prog as *const u8;
         let eh = Ehdr::read(start);
-        aux[AT_ENTRY] = st.app.laddr(eh.e_entry);
+        aux[AT_ENTRY] = app.laddr(eh.e_entry);
         if st.ldd_mode {
-            for i in 0..st.app.phnum {
-                let ph = st.app.phdr_at(i);
+            for i in 0..app.phnum {
+                let ph = app.phdr_at(i);
                 // The name is printed only if it lies in the file data of one of the
                 // program's PT_LOADs (map_library checked those against the file) and
                 // ends with its NUL there; musl prints whatever address it names.
                 let in_file_data = |start: usize, len: usize| {
-                    (0..st.app.phnum).map(|j| st.app.phdr_at(j)).any(|load| {
+                    (0..app.phnum).map(|j| app.phdr_at(j)).any(|load| {
                         load.p_type == PT_LOAD
                             && start.wrapping_sub(load.p_vaddr) < load.p_filesz
                             && len <= load.p_filesz - (start - load.p_vaddr)
                     })
                 };
                 if ph.p_type == PT_INTERP && ph.p_filesz != 0 && in_file_data(ph.p_vaddr, ph.p_filesz) {
-                    let at = st.app.laddr(ph.p_vaddr);
+                    let at = app.laddr(ph.p_vaddr);
                     // (The enclosing unsafe block covers the read: the last byte of
                     // the range, in the mapped file data.)
                     if crate::mem::read::<u8>(at + ph.p_filesz - 1) == 0 {
-                        st.ldso.name = at as *const u8;
+                        ldso.name = at as *const u8;
                     }
                 }
             }
-            ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), st.ldso.name, st.ldso.base as *const c_void);
+            ffi::dprintf(1, c"\t%s (%p)\n".as_ptr(), ldso.name, ldso.base as *const c_void);
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::musl::{ffi, libc, TlsModule};
 use crate::newtls;
 use crate::reloc;
 use crate::start::add_syms;
-use crate::state::{debug, state};
+use crate::state::{debug_ptr, state};
 use crate::tls;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -76,7 +76,7 @@ impl Checkpoint {
                 p = next;
             }
             if self.tls_tail.is_null() {
-                libc().tls_head = ptr::null_mut();
+                libc::set_tls_head(ptr::null_mut());
             } else {
                 (*self.tls_tail).next = ptr::null_mut();
             }
@@ -122,7 +122,7 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
 
     let mut ctor_queue = None;
     let mut p = ptr::null_mut();
-    if st.shutting_down {
+    if initfini::shutting_down() {
         error::dlopen_while_exiting();
     } else {
         let checkpoint = Checkpoint::take();
@@ -154,7 +154,8 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
 }
 
 fn set_debug_state(s: c_int) {
-    debug().state = s;
+    // SAFETY: r_debug is a live static, written under the dlopen lock.
+    unsafe { (*debug_ptr()).state = s };
     crate::debug::dl_debug_state();
 }
 

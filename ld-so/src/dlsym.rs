@@ -1,12 +1,13 @@
 //! Looking into loaded objects at run time: `__dlsym` (behind musl's
 //! `dlsym`), `__dl_invalid_handle` (behind `dlclose` and `dlinfo`), `dladdr`
 //! and `dl_iterate_phdr`, as musl's `dynlink.c` answers them.
+use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::error;
 use crate::initfini::LOCK;
 use crate::mem;
-use crate::state::{ldso_ptr, state};
+use crate::state::state;
 use crate::symbols::{find_sym, Scope};
 use crate::tls::DTP_OFFSET;
 use core::ffi::{c_char, c_int, c_void};

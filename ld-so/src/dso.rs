@@ -9,8 +9,42 @@ use crate::musl::TlsModule;
 
 mod dynamic;
 mod strings;
+use core::cell::UnsafeCell;
 use core::ptr;
 pub use dynamic::Decoded;
+
+/// An object the loader does not allocate (musl's static `ldso`, `app` and
+/// `vdso`, in `state::LOADER`). Like every object on the list it is reached
+/// only through its raw pointer, never through a reference stored in other
+/// loader state, so no borrow of that state overlaps it. Written during
+/// startup (single-threaded) and afterwards under the dlopen lock.
+pub struct StaticObject(UnsafeCell<Dso>);
+
+impl StaticObject {
+    pub const fn new() -> StaticObject {
+        StaticObject(UnsafeCell::new(Dso::empty()))
+    }
+}
+
+use crate::state::LOADER;
+
+/// The loader's own object (libc.so).
+#[inline(always)]
+pub fn ldso_ptr() -> *mut Dso {
+    LOADER.ldso.0.get()
+}
+
+/// The program's object.
+#[inline(always)]
+pub fn app_ptr() -> *mut Dso {
+    LOADER.app.0.get()
+}
+
+/// The kernel's vDSO, on the list only when the kernel maps one.
+#[inline(always)]
+pub fn vdso_ptr() -> *mut Dso {
+    LOADER.vdso.0.get()
+}
 
 /// The first five fields are `struct link_map` (`l_addr`, `l_name`, `l_ld`,
 /// `l_next`, `l_prev`): gdb walks them from `r_debug`, and `dlinfo` hands a
@@ -307,7 +341,7 @@ impl Dso {
 /// `libc.page_size` on every arch it supports here).
 pub fn page_size() -> usize {
     // SAFETY: `__libc` is musl's; page_size is written once in stage 3, before any mapping.
-    let p = crate::musl::libc().page_size;
+    let p = crate::musl::libc::page_size();
     if p == 0 {
         4096
     } else {

@@ -6,18 +6,56 @@
 #![allow(clippy::macro_metavars_in_unsafe)]
 
 use crate::musl::ffi;
+use core::cell::Cell;
 use core::ffi::c_char;
+
+/// Whether the program runs yet (`dlopen`'s errors go to `dlerror()`), and
+/// whether startup reported an error (exit 127 after loading). A `Cell`
+/// each: no reference into them is handed out.
+pub struct Phase {
+    runtime: Cell<bool>,
+    startup_failed: Cell<bool>,
+}
+
+impl Phase {
+    /// Written only during startup, single-threaded; read-only afterwards.
+    pub const fn new() -> Phase {
+        Phase { runtime: Cell::new(false), startup_failed: Cell::new(false) }
+    }
+}
+
+const PHASE: &Phase = &crate::state::LOADER.phase;
+
+/// The program runs: errors fail a `dlopen` instead of startup.
+#[inline(always)]
+pub fn at_runtime() -> bool {
+    PHASE.runtime.get()
+}
+
+/// Startup is over (stage 3, just before the program's entry point).
+pub fn enter_runtime() {
+    PHASE.runtime.set(true);
+}
+
+/// Remember that startup reported an error.
+pub fn startup_fails() {
+    PHASE.startup_failed.set(true);
+}
+
+/// Startup reported an error: exit 127 once loading is done.
+pub fn startup_failed() -> bool {
+    PHASE.startup_failed.get()
+}
 
 /// Report `$fmt` with C arguments the way musl's loader does.
 #[macro_export]
 macro_rules! dl_error {
     ($fmt:literal $(, $arg:expr)* $(,)?) => {{
-        let st = $crate::state::state();
         // SAFETY: the format is a NUL-terminated literal; every argument matches its conversion.
         unsafe {
-            if !st.runtime {
+            if !$crate::error::at_runtime() {
                 $crate::musl::ffi::dprintf(2, concat!($fmt, "\n\0").as_ptr().cast() $(, $arg)*);
-                st.ldso_fail = true;
+                $crate::error::startup_fails();
             } else {
                 $crate::musl::ffi::__dl_seterr(concat!($fmt, "\0").as_ptr().cast() $(, $arg)*);
             }
@@ -37,7 +75,7 @@ pub struct Abort;
 /// After an error: at run time (inside `dlopen`) stop and roll back; during
 /// startup go on, so that every error is reported before exiting with 127.
 pub fn stop_at_runtime() -> Result<(), Abort> {
-    if crate::state::state().runtime {
+    if at_runtime() {
         Err(Abort)
     } else {
         Ok(())

@@ -7,9 +7,9 @@ use crate::elf::*;
 use crate::mem;
 use crate::musl::probed as p;
 use crate::ptrlist::PtrList;
-use crate::state::state;
-use core::cell::UnsafeCell;
+use core::cell::{Cell, UnsafeCell};
 use core::ffi::c_int;
+use core::ptr;
 
 /// Storage for a musl pthread object, zero-initialised like a C static.
 #[repr(C, align(8))]
@@ -41,6 +41,48 @@ extern "C" {
 /// A constructor queue; up to four objects inline (musl's `builtin_ctor_queue`).
 pub type CtorQueue = PtrList<4>;
 
+/// What constructors and destructors share across threads (musl's
+/// `fini_head`, `shutting_down`, `main_ctor_queue`). Apart from the other
+/// loader state: other threads' `dlopen`s run constructors outside the dlopen
+/// lock, under the init/fini lock only. Fields are read and written by value
+/// (no reference into them is handed out), the queue only during startup.
+pub struct InitFini {
+    /// Objects whose constructors ran and that have destructors, most recent first.
+    fini_head: Cell<*mut Dso>,
+    /// `exit` has begun: no more `dlopen`, no more constructors.
+    shutting_down: Cell<bool>,
+    /// The program's constructors, queued by stage 3, run by `__libc_start_init`.
+    main_queue: UnsafeCell<CtorQueue>,
+}
+
+impl InitFini {
+    /// `fini_head` is accessed under the init/fini lock; `shutting_down`
+    /// written under both locks and read under either; the main queue only
+    /// during startup, single-threaded (stage 3, then `__libc_start_init`
+    /// before `main`).
+    pub const fn new() -> InitFini {
+        InitFini {
+            fini_head: Cell::new(ptr::null_mut()),
+            shutting_down: Cell::new(false),
+            main_queue: UnsafeCell::new(PtrList::new()),
+        }
+    }
+}
+
+const INIT_FINI: &InitFini = &crate::state::LOADER.init_fini;
+
+/// `exit` has begun (read under the dlopen lock).
+pub fn shutting_down() -> bool {
+    INIT_FINI.shutting_down.get()
+}
+
+/// Stage 3: queue the program's constructors, run by `__libc_start_init`.
+#[link_section = ".text.startup.stormless"]
+pub fn queue_main_ctors(app: *mut Dso) -> Result<(), crate::error::Abort> {
+    // SAFETY: startup, single-threaded: the only reference to the queue.
+    queue_ctors(app, unsafe { &mut *INIT_FINI.main_queue.get() })
+}
+
 /// musl's `queue_ctors`: `dso` and everything it depends on, dependencies
 /// first, into `queue` (empty on entry; filled in place, not returned, so
 /// that the list is not copied once more). An allocation failure is musl's:
@@ -48,8 +90,7 @@ pub type CtorQueue = PtrList<4>;
 /// loading, as for other errors).
 #[link_section = ".text.startup.stormless"]
 pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::error::Abort> {
-    let st = state();
-    if st.ldd_mode {
+    if crate::state::state().ldd_mode {
         return Ok(());
     }
     // SAFETY: (the whole function) every pointer reached is a live Dso, and the
@@ -141,14 +182,14 @@ fn call(addr: usize) {
 /// musl's `do_init_fini`.
 #[link_section = ".text.startup.stormless"]
 pub fn do_init_fini(queue: &[*mut Dso]) {
-    let st = state();
+    let shared = &INIT_FINI;
     // SAFETY: musl's pthread API on our zero-initialised objects, and live Dsos.
     unsafe {
         let me = crate::musl::pthread_self();
         pthread_mutex_lock(INIT_FINI_LOCK.get());
         for &p in queue {
             // Other threads change these while pthread_cond_wait releases the lock.
-            while (read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me) || read(&st.shutting_down) {
+            while (read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me) || shared.shutting_down.get() {
                 pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());
             }
             if (*p).ctor_visitor != 0 || (*p).constructed {
@@ -157,8 +198,8 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
             (*p).ctor_visitor = me;
             let dy = (*p).decoded();
             if dy.has(DT_FINI) || dy.has(DT_FINI_ARRAY) {
-                (*p).fini_next = st.fini_head;
-                st.fini_head = p;
+                (*p).fini_next = shared.fini_head.get();
+                shared.fini_head.set(p);
             }
             pthread_mutex_unlock(INIT_FINI_LOCK.get());
             if crate::arch::LEGACY_INIT_FINI && dy.has(DT_INIT) && dy.get(DT_INIT) != 0 {
@@ -184,23 +225,23 @@ pub fn do_init_fini(queue: &[*mut Dso]) {
 pub extern "C" fn libc_start_init() {
     // Run in place, then emptied (freeing a heap queue): moving the list out
     // first would copy it with vector moves, costly to translate under qemu-user.
-    let st = state();
-    do_init_fini(&st.main_ctor_queue);
-    st.main_ctor_queue.clear();
+    // SAFETY: before `main`, single-threaded: the only reference to the queue.
+    let queue = unsafe { &mut *INIT_FINI.main_queue.get() };
+    do_init_fini(queue);
+    queue.clear();
 }
 
 /// Called by `exit`: destructors, most recently constructed first.
 #[link_section = ".text.startup.stormless"]
 pub extern "C" fn libc_exit_fini() {
-    let st = state();
     // SAFETY: as in do_init_fini.
     unsafe {
         let me = crate::musl::pthread_self();
         pthread_rwlock_wrlock(LOCK.get());
         pthread_mutex_lock(INIT_FINI_LOCK.get());
-        st.shutting_down = true;
+        INIT_FINI.shutting_down.set(true);
         pthread_rwlock_unlock(LOCK.get());
-        let mut p = st.fini_head;
+        let mut p = INIT_FINI.fini_head.get();
         while !p.is_null() {
             while read(&(*p).ctor_visitor) != 0 && read(&(*p).ctor_visitor) != me {
                 pthread_cond_wait(CTOR_COND.get(), INIT_FINI_LOCK.get());

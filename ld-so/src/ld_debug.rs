@@ -5,15 +5,16 @@
 #![allow(clippy::macro_metavars_in_unsafe)]
 
 use crate::musl::ffi;
-use crate::state::state;
+use core::cell::Cell;
 use core::ffi::c_int;
+use stormless_search::DebugFlags;
 
 /// One diagnostic line when `LD_DEBUG` includes `libs`. The format's
 /// conversions are C's (the line goes through musl's `dprintf`).
 #[macro_export]
 macro_rules! debug_libs {
     ($fmt:literal $(, $arg:expr)* $(,)?) => {
-        if $crate::state::state().debug.libs {
+        if $crate::ld_debug::libs() {
             let pid = $crate::ld_debug::pid();
             // SAFETY: a NUL-terminated literal format; arguments match its conversions.
             unsafe { $crate::musl::ffi::dprintf(2, concat!("%10d:\t", $fmt, "\n\0").as_ptr().cast(), pid $(, $arg)*) };
@@ -34,25 +35,55 @@ impl Statistics {
     pub const ZERO: Statistics = Statistics { opens: 0, failed_opens: 0, start_us: 0 };
 }
 
+/// What `LD_DEBUG` asked for, the pid its lines carry and its counters. Each
+/// field is a `Cell`, read and written by value: no reference into it is
+/// ever handed out, so no caller's borrow of other loader state can overlap it.
+pub struct Diagnostics {
+    flags: Cell<DebugFlags>,
+    pid: Cell<c_int>,
+    stats: Cell<Statistics>,
+}
+
+impl Diagnostics {
+    /// Written by stage 3 (single-threaded) and afterwards only under the
+    /// dlopen lock (the searches of `dlopen` count opens and print lines).
+    pub const fn new() -> Diagnostics {
+        Diagnostics { flags: Cell::new(DebugFlags::NONE), pid: Cell::new(0), stats: Cell::new(Statistics::ZERO) }
+    }
+}
+
+const DIAGNOSTICS: &Diagnostics = &crate::state::LOADER.diagnostics;
+
+/// `LD_DEBUG` includes `libs`.
+#[inline(always)]
+pub fn libs() -> bool {
+    DIAGNOSTICS.flags.get().libs
+}
+
+/// `LD_DEBUG` includes `statistics`.
+#[inline(always)]
+pub fn statistics() -> bool {
+    DIAGNOSTICS.flags.get().statistics
+}
+
 pub fn pid() -> c_int {
     extern "C" {
         fn getpid() -> c_int;
     }
-    let st = state();
-    if st.debug_pid == 0 {
+    if DIAGNOSTICS.pid.get() == 0 {
         // SAFETY: a system call without arguments.
-        st.debug_pid = unsafe { getpid() };
+        DIAGNOSTICS.pid.set(unsafe { getpid() });
     }
-    st.debug_pid
+    DIAGNOSTICS.pid.get()
 }
 
 /// Read `LD_DEBUG` (stage 3, after secure mode is known) and start the clock.
 pub fn init(value: *const u8, secure: bool) {
-    let st = state();
     // SAFETY: getenv's result, NUL-terminated, or null.
     let bytes = (!value.is_null()).then(|| unsafe { crate::mem::cstr(value as usize) });
-    st.debug = stormless_search::DebugFlags::parse(bytes, secure);
-    if st.debug.unknown {
+    let flags = DebugFlags::parse(bytes, secure);
+    DIAGNOSTICS.flags.set(flags);
+    if flags.unknown {
         let pid = pid();
         // SAFETY: literal format, C string argument.
         unsafe {
@@ -64,19 +95,18 @@ pub fn init(value: *const u8, secure: bool) {
             )
         };
     }
-    if st.debug.statistics {
-        st.stats.start_us = now_us();
+    if flags.statistics {
+        DIAGNOSTICS.stats.set(Statistics { start_us: now_us(), ..Statistics::ZERO });
     }
 }
 
 /// Count one attempt to open a file while searching.
 pub fn count_open(fd: c_int) {
-    let st = state();
-    if st.debug.statistics {
-        st.stats.opens += 1;
-        if fd < 0 {
-            st.stats.failed_opens += 1;
-        }
+    if statistics() {
+        let mut stats = DIAGNOSTICS.stats.get();
+        stats.opens += 1;
+        stats.failed_opens += (fd < 0) as usize;
+        DIAGNOSTICS.stats.set(stats);
     }
 }
 
@@ -100,15 +130,15 @@ fn now_us() -> u64 {
 
 /// The `statistics` line, printed when startup hands over to the program.
 pub fn report_startup() {
-    let st = state();
-    if !st.debug.statistics {
+    if !statistics() {
         return;
     }
+    let stats = DIAGNOSTICS.stats.get();
     // The program, its libraries and the loader; not the kernel's vDSO,
     // which is there or not depending on the kernel (qemu-user has none).
-    let vdso = core::ptr::addr_of_mut!(st.vdso);
+    let vdso = crate::dso::vdso_ptr();
     let objects = crate::load::Objects::all().filter(|&p| p != vdso).count();
-    let us = now_us().saturating_sub(st.stats.start_us);
+    let us = now_us().saturating_sub(stats.start_us);
     let pid = pid();
     // SAFETY: literal format; usize arguments for %zu, u64 for %llu.
     unsafe {
@@ -117,8 +147,8 @@ pub fn report_startup() {
             c"%10d:\tstatistics: %zu objects, %zu opens while searching (%zu failed), startup %llu us\n".as_ptr(),
             pid,
             objects,
-            st.stats.opens,
-            st.stats.failed_opens,
+            stats.opens,
+            stats.failed_opens,
             us,
         )
     };

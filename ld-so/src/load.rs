@@ -13,10 +13,11 @@ mod find;
 mod map;
 mod names;
 
+use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::heap;
 use crate::musl::ffi;
-use crate::state::{ldso_ptr, state};
+use crate::state::state;
 use crate::symbols::{find_sym, Scope};
 use crate::tls::{self, reserve_thread_tls};
 use alloc::boxed::Box;
@@ -50,8 +51,8 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
                     1,
                     c"\t%s => %s (%p)\n".as_ptr(),
                     z_ptr(&name_z(name)),
-                    st.ldso.name,
-                    st.ldso.base as *const c_void,
+                    (*ldso_ptr()).name,
+                    (*ldso_ptr()).base as *const c_void,
                 )
             };
         }
@@ -59,7 +60,8 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
         crate::debug_libs!(" %s is the loader itself", debug_name);
     }
     let ldso = ldso_ptr();
-    if st.ldso.prev.is_null() {
+    // SAFETY: the loader's object, live.
+    if unsafe { (*ldso).prev.is_null() } {
         append(ldso);
     }
     ldso
@@ -70,9 +72,9 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
 #[link_section = ".text.startup.stormless"]
 pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let st = state();
-    let debug_name = if st.debug.libs { name_z(name) } else { None };
+    let debug_name = if crate::ld_debug::libs() { name_z(name) } else { None };
     let debug_name = z_ptr(&debug_name);
-    if st.debug.libs {
+    if crate::ld_debug::libs() {
         let by: *const u8 = if needed_by.is_null() {
             c"LD_PRELOAD".as_ptr().cast()
         } else {
@@ -92,7 +94,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
             return core::ptr::null_mut();
         }
         Outcome::NotFound => {
-            if st.debug.libs {
+            if crate::ld_debug::libs() {
                 // SAFETY: strerror returns a static string for any errno.
                 let why = unsafe { ffi::strerror(ffi::errno()) };
                 crate::debug_libs!(" not found: %s (%s)", debug_name, why);
@@ -102,7 +104,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     };
     let by_path = matches!(source, Source::Pathname);
     let from_table = matches!(source, Source::Table(_));
-    if st.debug.libs {
+    if crate::ld_debug::libs() {
         let found_z = name_z(&found);
         crate::debug_libs!(" found file=%s", z_ptr(&found_z));
     }
@@ -144,10 +146,10 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         unmap(&mut temp);
         return load_library(b"libc.so", needed_by);
     }
-    if !st.runtime {
+    if !crate::error::at_runtime() {
         reclaim_gaps(&temp);
     }
-    if st.runtime && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
+    if crate::error::at_runtime() && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
         unmap(&mut temp);
         ffi::set_errno(ENOMEM);
         return core::ptr::null_mut();
@@ -156,7 +158,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     temp.ino = ino;
     temp.needed_by = needed_by;
     temp.from_table = from_table;
-    temp.runtime_loaded = st.runtime;
+    temp.runtime_loaded = crate::error::at_runtime();
     let Some(name_copy) = owned_name(&found) else {
         unmap(&mut temp);
         ffi::set_errno(ENOMEM);

@@ -142,12 +142,42 @@ pub mod ffi {
     }
 }
 
-/// musl's `struct __libc`, mutable: the loader fills it during startup, before
-/// any second thread can exist.
-pub fn libc() -> &'static mut Libc {
-    // SAFETY: `__libc` is musl's global; the loader writes it only in stages 2b/3
-    // (single-threaded) and under musl's locks afterwards.
-    unsafe { &mut *core::ptr::addr_of_mut!(ffi::__libc) }
+/// musl's `struct __libc`, field by field. musl's own code reads and writes it
+/// too (`threads_minus_1` in `pthread_create`, `tls_head` in `__copy_tls`), so
+/// the loader never holds a reference into it: each access is one read or
+/// write through its raw address.
+pub mod libc {
+    use super::{ffi, TlsModule};
+
+    macro_rules! fields {
+        ($($get:ident / $set:ident: $t:ty),* $(,)?) => {$(
+            #[inline(always)]
+            pub fn $get() -> $t {
+                // SAFETY: `__libc` is musl's global, always valid; the loader
+                // writes it in stages 2b/3 (single-threaded) and afterwards
+                // under the dlopen lock with thread creation inhibited, as musl's
+                // dynlink.c does.
+                unsafe { (*core::ptr::addr_of!(ffi::__libc)).$get }
+            }
+            #[inline(always)]
+            #[allow(dead_code)] // not every field is written by the loader
+            pub fn $set(value: $t) {
+                // SAFETY: as the getter.
+                unsafe { (*core::ptr::addr_of_mut!(ffi::__libc)).$get = value }
+            }
+        )*};
+    }
+
+    fields!(
+        secure / set_secure: i8,
+        threads_minus_1 / set_threads_minus_1: i32,
+        auxv / set_auxv: *mut usize,
+        tls_head / set_tls_head: *mut TlsModule,
+        tls_size / set_tls_size: usize,
+        tls_align / set_tls_align: usize,
+        tls_cnt / set_tls_cnt: usize,
+        page_size / set_page_size: usize,
+    );
 }
 
 /// musl's `__pthread_self()`, inline as in `dynlink.c`: the calling thread's

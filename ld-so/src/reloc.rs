@@ -1,12 +1,13 @@
 //! Relocation processing, musl's `do_relocs` and `reloc_all`. Generic code
 //! names only relocation *kinds*; each arch module maps its type numbers to
 //! them (musl's `arch/*/reloc.h`).
+use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::error::{self, Abort};
 use crate::mem;
 use crate::musl::ffi;
-use crate::state::{ldso_ptr, state};
+use crate::state::state;
 use crate::symbols::{find_sym, find_sym_hashed, Def, Scope};
 use crate::tls;
 use relr::do_relr;

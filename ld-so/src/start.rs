@@ -7,12 +7,13 @@
 //! thread pointer. Stage 3 loads and relocates the program and its libraries
 //! and jumps to the entry point.
 use crate::dso::Dso;
+use crate::dso::{app_ptr, ldso_ptr};
 use crate::elf::*;
 use crate::load;
 use crate::mem;
 use crate::musl::{ffi, libc};
 use crate::reloc::{self, ADDEND_LIMIT};
-use crate::state::{app_ptr, debug, ldso_ptr, state};
+use crate::state::{debug_ptr, state};
 use crate::symbols::{find_sym, Scope};
 use crate::tls;
 use core::ffi::{c_char, c_void};
@@ -67,9 +68,9 @@ fn enter(name: &[u8], sp: *mut usize, auxv: *mut usize) -> ! {
 /// Only stage 1 may call this, once, after relocating the loader.
 #[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn stage2(base: usize, sp: *mut usize) -> ! {
-    let st = state();
     let auxv = auxv_of(sp);
-    let ldso = &mut st.ldso;
+    // SAFETY: startup, single-threaded: the only reference to the loader's object.
+    let ldso = unsafe { &mut *ldso_ptr() };
     ldso.base = base;
     // SAFETY: the loader's own ELF header is mapped at its base.
     let eh = unsafe { Ehdr::read(base) };
@@ -134,7 +135,8 @@ fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -
 
     st.head = ldso_ptr();
     reloc::reloc_all(load::Objects::from(ldso_ptr())).ok();
-    st.ldso.relocated = false;
+    // SAFETY: the loader's object, live; single-threaded.
+    unsafe { (*ldso_ptr()).relocated = false };
     let _keep = core::hint::black_box(&mut addends);
     enter(b"__dls2b", sp, auxv)
 }
@@ -152,10 +154,9 @@ pub unsafe extern "C" fn dls2b(sp: *mut usize, auxv: *mut usize) -> ! {
             break;
         }
     }
-    let l = libc();
-    l.auxv = auxv;
-    l.tls_size = tls::BUILTIN_SIZE;
-    l.tls_align = state().tls_align;
+    libc::set_auxv(auxv);
+    libc::set_tls_size(tls::BUILTIN_SIZE);
+    libc::set_tls_align(state().tls_align);
     if !tls::install(tls::builtin()) {
         crate::error::crash();
     }
@@ -205,17 +206,17 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         *sysinfo = if present & (1 << AT_SYSINFO) != 0 { aux[AT_SYSINFO] } else { *sysinfo };
         set_self_sysinfo(*sysinfo);
     }
-    let l = libc();
-    l.page_size = aux[AT_PAGESZ];
+    libc::set_page_size(aux[AT_PAGESZ]);
     let ids_present = present & 0x7800 == 0x7800;
     // `|`, not `||`: one block instead of four under qemu-user.
-    l.secure =
+    let secure =
         (!ids_present | (aux[AT_UID] != aux[AT_EUID]) | (aux[AT_GID] != aux[AT_EGID]) | (aux[AT_SECURE] != 0)) as i8;
+    libc::set_secure(secure);
 
     // SAFETY: getenv with a literal name.
-    crate::ld_debug::init(unsafe { ffi::getenv(c"LD_DEBUG".as_ptr()) } as *const u8, l.secure != 0);
+    crate::ld_debug::init(unsafe { ffi::getenv(c"LD_DEBUG".as_ptr()) } as *const u8, secure != 0);
     let mut env_preload = 0usize;
-    if l.secure == 0 {
+    if secure == 0 {
         // SAFETY: getenv with literal names.
         unsafe {
             st.env_path = ffi::getenv(c"LD_LIBRARY_PATH".as_ptr()) as usize;
@@ -223,8 +224,12 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         }
     }
 
-    let app = &mut st.app;
-    if aux[AT_PHDR] != st.ldso.phdr {
+    // SAFETY: startup, single-threaded: nothing else refers to the program's
+    // object until it is put on the list below (command mode's reference ended).
+    let app = unsafe { &mut *app_ptr() };
+    // SAFETY: as `app`, the loader's object.
+    let ldso = unsafe { &mut *ldso_ptr() };
+    if aux[AT_PHDR] != ldso.phdr {
         // The kernel mapped the program; the loader is its interpreter.
         app.phdr = aux[AT_PHDR];
         app.phnum = aux[AT_PHNUM];
@@ -244,7 +249,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         let image = app.laddr(tls_image) as *const u8;
         app.tls.image = if app.tls.size != 0 { image } else { app.tls.image };
         let interp_name = app.laddr(interp) as *const u8;
-        st.ldso.name = if interp != 0 { interp_name } else { st.ldso.name };
+        ldso.name = if interp != 0 { interp_name } else { ldso.name };
         let execfn = aux[AT_EXECFN];
         // musl's strncmp, as musl's __dls3: libc's code that getenv runs
         // anyway, rather than a second, inlined comparison.
@@ -261,7 +266,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     } else {
         crate::command::run(sp, aux, &mut env_preload);
     }
-    let app = &mut st.app;
+    // SAFETY: as above (the command's references have ended).
+    let app = unsafe { &mut *app_ptr() };
     if app.tls.size != 0 {
         st.tls_cnt = 1;
         app.tls_id = 1;
@@ -277,10 +283,11 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     st.tail = app_ptr();
     st.syms_tail = app_ptr();
 
-    load::reclaim_gaps(&st.app);
-    load::reclaim_gaps(&st.ldso);
-
-    st.ldso.deps_loaded = true;
+    load::reclaim_gaps(app);
+    // SAFETY: the loader's object, live; single-threaded.
+    let ldso = unsafe { &mut *ldso_ptr() };
+    load::reclaim_gaps(ldso);
+    ldso.deps_loaded = true;
     if env_preload != 0 {
         load::load_preload(cstr_at(env_preload));
     }
@@ -291,13 +298,14 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     attach_vdso(aux[AT_SYSINFO_EHDR]);
 
     // DT_DEBUG gets the r_debug address, for debuggers that look there.
-    let dynv = st.app.dynv;
+    // SAFETY: the program's object, live; single-threaded.
+    let dynv = unsafe { (*app_ptr()).dynv };
     let mut i = 0;
     // SAFETY: the program's dynamic section, writable at this point.
     unsafe {
         while mem::read::<usize>(dynv + i * WORD) != 0 {
             if mem::read::<usize>(dynv + i * WORD) == DT_DEBUG {
-                mem::write(dynv + (i + 1) * WORD, debug() as *mut _ as usize);
+                mem::write(dynv + (i + 1) * WORD, debug_ptr() as usize);
             }
             i += 2;
         }
@@ -306,12 +314,12 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     // Before final relocations: these may call malloc, which may become the
     // application's own once relocated.
     // An allocation failure leaves the queue empty (reported; startup exits 127 later).
-    let _ = crate::initfini::queue_ctors(app_ptr(), &mut st.main_ctor_queue);
+    let _ = crate::initfini::queue_main_ctors(app_ptr());
     tls::update_size();
     let mut initial_tls = tls::builtin();
-    if libc().tls_size > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
+    if libc::tls_size() > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
         // SAFETY: plain allocation.
-        initial_tls = unsafe { ffi::__libc_calloc(libc().tls_size, 1) } as *mut u8;
+        initial_tls = unsafe { ffi::__libc_calloc(libc::tls_size(), 1) } as *mut u8;
         if initial_tls.is_null() {
             // SAFETY: the program's argv[0] (in command mode the kernel's argv[0] holds argc
             // now) and the size for the message.
@@ -320,7 +328,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
                     2,
                     c"%s: Error getting %zu bytes thread-local storage: %m\n".as_ptr(),
                     *crate::command::program_argv(argv),
-                    libc().tls_size,
+                    libc::tls_size(),
                 );
             }
             crate::error::exit(127);
@@ -339,17 +347,17 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
             crate::error::crash();
         }
     } else {
-        let size = libc().tls_size;
-        libc().tls_size = tls::BUILTIN_SIZE;
+        let size = libc::tls_size();
+        libc::set_tls_size(tls::BUILTIN_SIZE);
         // SAFETY: re-copies the images into the block the thread already uses.
         unsafe { ffi::__copy_tls(tls::builtin()) };
-        libc().tls_size = size;
+        libc::set_tls_size(size);
     }
 
     // One test for the three rare outcomes (one block under qemu-user).
-    if st.debug.statistics | st.ldso_fail | st.ldd_mode {
+    if crate::ld_debug::statistics() | crate::error::startup_failed() | st.ldd_mode {
         crate::ld_debug::report_startup();
-        if st.ldso_fail {
+        if crate::error::startup_failed() {
             crate::error::exit(127);
         }
         if st.ldd_mode {
@@ -367,12 +375,15 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         }
     }
 
-    st.runtime = true;
-    let d = debug();
-    d.ver = 1;
-    d.head = st.head as *mut c_void;
-    d.base = st.ldso.base as *mut c_void;
-    d.state = 0; // RT_CONSISTENT
+    crate::error::enter_runtime();
+    let d = debug_ptr();
+    // SAFETY: r_debug and the loader's object are live statics; single-threaded.
+    unsafe {
+        (*d).ver = 1;
+        (*d).head = st.head as *mut c_void;
+        (*d).base = (*ldso_ptr()).base as *mut c_void;
+        (*d).state = 0; // RT_CONSISTENT
+    }
     crate::debug::dl_debug_state();
 
     let argv_start = crate::command::replace_argv0(argv);

@@ -21,13 +21,9 @@ pub struct Debug {
 }
 
 pub struct State {
-    pub ldso: Dso,
-    pub app: Dso,
-    pub vdso: Dso,
     pub head: *mut Dso,
     pub tail: *mut Dso,
     pub syms_tail: *mut Dso,
-    pub fini_head: *mut Dso,
     /// Objects with RTLD_LAZY relocations still waiting for a definition.
     pub lazy_head: *mut Dso,
     /// Successful `dlopen` calls (`dl_iterate_phdr`'s `dlpi_adds`).
@@ -36,23 +32,15 @@ pub struct State {
     pub env_path: usize,
     /// The system search path, read once from etc/ld-musl-<arch>.path.
     pub sys_path: Option<alloc::vec::Vec<u8>>,
-    pub runtime: bool,
-    /// What LD_DEBUG asks for, and the counters and pid its lines use.
-    pub debug: stormless_search::DebugFlags,
-    pub debug_pid: c_int,
-    pub stats: crate::ld_debug::Statistics,
     pub ldd_mode: bool,
     /// Libc aliases already reported in ldd mode (one bit each).
     pub ldd_reported: u32,
-    pub ldso_fail: bool,
     pub noload: bool,
-    pub shutting_down: bool,
     pub tls_tail: *mut TlsModule,
     pub tls_cnt: usize,
     pub tls_offset: usize,
     pub tls_align: usize,
     pub static_tls_cnt: usize,
-    pub main_ctor_queue: crate::initfini::CtorQueue,
     /// Stage 2 saves the inline addends of the loader's symbolic REL relocations
     /// here (stage 2's frame, which lives until the program exits), because
     /// applying them overwrites them and stage 3 applies them again.
@@ -60,55 +48,63 @@ pub struct State {
     pub apply_addends_to: usize,
 }
 
-pub struct Global(UnsafeCell<State>);
+/// Every piece of the loader's mutable state, in one static: one address
+/// for the code to compute (on armv7 each static is a literal-pool load;
+/// separate statics cost +0.8 % of qemu's instructions at startup). Each
+/// piece is reached on its own terms: [`state`] for the object list and
+/// search state, raw pointers for the three static objects, `Cell`s read
+/// and written by value for the diagnostics, the startup phase and the
+/// init/fini state.
+pub struct Loader {
+    state: UnsafeCell<State>,
+    pub ldso: crate::dso::StaticObject,
+    pub app: crate::dso::StaticObject,
+    pub vdso: crate::dso::StaticObject,
+    pub diagnostics: crate::ld_debug::Diagnostics,
+    pub phase: crate::error::Phase,
+    pub init_fini: crate::initfini::InitFini,
+}
 
-// SAFETY: see the module comment: access is serialized by musl's loader locks.
-unsafe impl Sync for Global {}
+// SAFETY: every piece is accessed during startup, single-threaded, and
+// afterwards under musl's loader locks (see each piece's `new`), as musl's
+// own statics are.
+unsafe impl Sync for Loader {}
 
-pub static STATE: Global = Global(UnsafeCell::new(State {
-    ldso: Dso::empty(),
-    app: Dso::empty(),
-    vdso: Dso::empty(),
+pub static LOADER: Loader = Loader {
+    state: UnsafeCell::new(STATE_INIT),
+    ldso: crate::dso::StaticObject::new(),
+    app: crate::dso::StaticObject::new(),
+    vdso: crate::dso::StaticObject::new(),
+    diagnostics: crate::ld_debug::Diagnostics::new(),
+    phase: crate::error::Phase::new(),
+    init_fini: crate::initfini::InitFini::new(),
+};
+
+const STATE_INIT: State = State {
     head: ptr::null_mut(),
     tail: ptr::null_mut(),
     syms_tail: ptr::null_mut(),
-    fini_head: ptr::null_mut(),
     lazy_head: ptr::null_mut(),
     gencnt: 0,
     env_path: 0,
     sys_path: None,
-    runtime: false,
-    debug: stormless_search::DebugFlags::NONE,
-    debug_pid: 0,
-    stats: crate::ld_debug::Statistics::ZERO,
     ldd_mode: false,
     ldd_reported: 0,
-    ldso_fail: false,
     noload: false,
-    shutting_down: false,
     tls_tail: ptr::null_mut(),
     tls_cnt: 0,
     tls_offset: 0,
     tls_align: crate::tls::MIN_TLS_ALIGN,
     static_tls_cnt: 0,
-    main_ctor_queue: crate::ptrlist::PtrList::new(),
     saved_addends: ptr::null_mut(),
     apply_addends_to: 0,
-}));
+};
 
 /// The loader state. Callers hold the startup or lock discipline above.
 #[allow(clippy::mut_from_ref)]
 pub fn state() -> &'static mut State {
     // SAFETY: see the module comment.
-    unsafe { &mut *STATE.0.get() }
-}
-
-pub fn ldso_ptr() -> *mut Dso {
-    ptr::addr_of_mut!(state().ldso)
-}
-
-pub fn app_ptr() -> *mut Dso {
-    ptr::addr_of_mut!(state().app)
+    unsafe { &mut *LOADER.state.get() }
 }
 
 extern "C" fn dl_debug_state() {}
@@ -125,7 +121,9 @@ pub static DEBUG: DebugCell = DebugCell(UnsafeCell::new(Debug {
     base: ptr::null_mut(),
 }));
 
-pub fn debug() -> &'static mut Debug {
-    // SAFETY: as `state`.
-    unsafe { &mut *DEBUG.0.get() }
+/// `r_debug`, which debuggers read from outside the process: written field by
+/// field through its address (startup, and `dlopen` under its lock), never
+/// through a reference held across calls.
+pub fn debug_ptr() -> *mut Debug {
+    DEBUG.0.get()
 }

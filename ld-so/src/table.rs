@@ -85,7 +85,7 @@ fn validate(d: &Dso) -> TableState {
     match Table::parse_with_cursor(desc) {
         Ok((_, cursor)) => TableState::Usable { desc, cursor },
         Err(e) => {
-            if crate::state::state().debug.libs {
+            if crate::ld_debug::libs() {
                 let why = load::name_z(e.message().as_bytes());
                 crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, load::z_ptr(&why));
             }

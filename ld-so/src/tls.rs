@@ -95,12 +95,11 @@ pub fn assign_offset(tls: &mut crate::musl::TlsModule, is_main: bool) {
 /// musl's `update_tls_size`.
 pub fn update_size() {
     let st = state();
-    let l = libc();
-    l.tls_cnt = st.tls_cnt;
-    l.tls_align = st.tls_align;
+    libc::set_tls_cnt(st.tls_cnt);
+    libc::set_tls_align(st.tls_align);
     let w = core::mem::size_of::<usize>();
     let raw = (1 + st.tls_cnt) * w + st.tls_offset + p::PTHREAD_SIZE + st.tls_align * 2;
-    l.tls_size = (raw + st.tls_align - 1) & st.tls_align.wrapping_neg();
+    libc::set_tls_size((raw + st.tls_align - 1) & st.tls_align.wrapping_neg());
 }
 
 extern "C" {
@@ -147,7 +146,7 @@ pub fn install(mem: *mut u8) -> bool {
 pub fn reserve_thread_tls(d: &mut Dso) -> bool {
     let st = state();
     let w = core::mem::size_of::<usize>();
-    let threads = libc().threads_minus_1 as usize + 1;
+    let threads = libc::threads_minus_1() as usize + 1;
     // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
     let dtv_words = st.tls_cnt.checked_add(2).and_then(|n| n.checked_mul(threads));
     let image_words = d.tls.size.checked_add(d.tls.align).and_then(|b| b.checked_mul(threads)).map(|b| b.div_ceil(w));
@@ -172,7 +171,7 @@ pub fn link_tls(d: &mut Dso) {
     let st = state();
     let m = &mut d.tls as *mut crate::musl::TlsModule;
     if st.tls_tail.is_null() {
-        libc().tls_head = m;
+        libc::set_tls_head(m);
     } else {
         // SAFETY: tls_tail is a live module.
         unsafe { (*st.tls_tail).next = m };

@@ -10,7 +10,7 @@
 use super::deps::Objects;
 use super::map::read_all;
 use super::names::{name_z, z_ptr};
-use crate::dso::{Dso, Rpath};
+use crate::dso::{ldso_ptr, Dso, Rpath};
 use crate::elf::DT_RUNPATH;
 use crate::heap;
 use crate::mem;
@@ -40,7 +40,8 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     type Opened = c_int;
 
     fn ldso_name(&mut self) -> &'static [u8] {
-        state().ldso.name_bytes()
+        // SAFETY: the loader's object, live; its name is set once at startup.
+        unsafe { (*ldso_ptr()).name_bytes() }
     }
 
     fn loaded_by_short_name(&mut self, name: &[u8]) -> Option<*mut Dso> {
@@ -68,7 +69,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn secure(&mut self) -> bool {
-        libc().secure != 0
+        libc::secure() != 0
     }
 
     fn kernel_mapped(&mut self, object: *mut Dso) -> bool {
@@ -120,7 +121,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn note(&mut self, event: Event<'_, *mut Dso>) {
-        if state().debug.libs {
+        if crate::ld_debug::libs() {
             debug_event(event);
         }
     }
@@ -203,7 +204,7 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
     }
     // SAFETY: rpath_orig points into the object's string table.
     let orig = unsafe { mem::cstr(p.rpath_orig) };
-    let secure = libc().secure != 0;
+    let secure = libc::secure() != 0;
     let mut link = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
     let exe_link = (p.kernel_mapped && search::needs_exe_link(orig, secure)).then(|| read_exe_link(&mut link));
     let origin = match exe_link {
@@ -237,7 +238,9 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
 fn sys_path() -> &'static [u8] {
     let st = state();
     if st.sys_path.is_none() {
-        st.sys_path = Some(read_sys_path(st.ldso.name_bytes()));
+        // SAFETY: the loader's object, live; its name is set once at startup.
+        let ldso_name = unsafe { (*ldso_ptr()).name_bytes() };
+        st.sys_path = Some(read_sys_path(ldso_name));
     }
     st.sys_path.as_deref().unwrap_or_default()
 }

@@ -7,7 +7,6 @@ use crate::dso::{page_size, Dso};
 use crate::elf::*;
 use crate::mem;
 use crate::musl::ffi;
-use crate::state::state;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int, c_void};
 use stormless_elf::layout::{self, Image, Segments};
@@ -319,7 +318,7 @@ pub fn unmap(dso: &mut Dso) {
 }
 
 pub fn raise_default_stack(size: usize) {
-    if state().runtime {
+    if crate::error::at_runtime() {
         return;
     }
     // SAFETY: musl's global, written at startup only.

@@ -16,7 +16,9 @@ pub fn attach_vdso(base: usize) {
     if base == 0 {
         return;
     }
-    let v = &mut st.vdso;
+    let vp = crate::dso::vdso_ptr();
+    // SAFETY: startup, single-threaded: the only reference to the vDSO's object.
+    let v = unsafe { &mut *vp };
     // SAFETY: the kernel maps the vDSO image, headers included.
     let eh = unsafe { Ehdr::read(base) };
     v.phdr = base + eh.e_phoff;
@@ -36,7 +38,6 @@ pub fn attach_vdso(base: usize) {
     v.relocated = true;
     v.deps_loaded = true;
     v.decode_dyn();
-    let vp = core::ptr::addr_of_mut!(st.vdso);
     // SAFETY: live Dsos.
     unsafe {
         (*vp).prev = st.tail;
