@@ -248,11 +248,8 @@ pub fn table_open<'l, E: SearchEnv<'l>>(env: &mut E, name: &[u8], requester: E::
         if needs_link && exe_link.is_none() {
             exe_link = Some(env.read_exe_link(&mut link));
         }
-        let origin = match exe_link.filter(|_| needs_link) {
-            Some(result) => Origin::from_exe_readlink(result.map(|n| &link[..n])),
-            None if kernel_mapped => Origin::ExeLinkUnavailable,
-            None => Origin::ObjectName(env.object_name(requester)),
-        };
+        let exe_link = exe_link.filter(|_| needs_link).map(|result| result.map(|n| &link[..n]));
+        let origin = Origin::of_object(kernel_mapped, exe_link, || env.object_name(requester));
         let len = match table_item_path_into(item, name, origin, secure, &mut buf) {
             Ok(len) => len,
             // The full search reports the lack of memory, if it meets it too.

@@ -15,7 +15,7 @@
 //! | [`expand_rpath`], [`Origin`], [`needs_exe_link`] | `fixup_rpath` (835–910; 899–974) |
 //! | [`sys_path_file`], [`sys_path`] | the `sys_path` block of `load_library` (1062–1099; 1126–1163) |
 //! | [`secure_mode`], [`effective_ld_library_path`] | `__dls3` (1750–1756, 1803–1806; 1819–1825, 1872–1878) |
-//! | [`table_item_path`] | nothing: step 3 of design.md §5, the resolution table, between `env_path` and the rpaths |
+//! | [`table_item_path_into`] | nothing: step 3 of design.md §5, the resolution table, between `env_path` and the rpaths |
 //! | [`search`], [`SearchEnv`] | `load_library` from the name to the opened file: the checks before a search, its loop over `env_path`, the table, `p->needed_by`, `sys_path` (1003–1100; 1067–1164), and `dlopen`'s `load_library(file, head)` (2089; 2165) |
 //!
 //! ## musl 1.2.3 and 1.2.5
@@ -63,7 +63,7 @@ pub use rpath::{
 };
 pub use secure::{effective_ld_library_path, secure_mode};
 pub use syspath::{sys_path, sys_path_file, SysPathFile, DEFAULT_SYS_PATH};
-pub use table::{item_needs_exe_link, table_item_path, table_item_path_into, SkippedBecause};
+pub use table::{item_needs_exe_link, table_item_path_into, SkippedBecause};
 
 /// musl's `NAME_MAX`: the longest name `load_library` searches for.
 pub const NAME_MAX: usize = 255;

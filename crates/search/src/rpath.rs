@@ -81,6 +81,23 @@ impl<'a> Origin<'a> {
         }
     }
 
+    /// `fixup_rpath`'s origin of an object (1.2.3 dynlink.c:856–877), the one rule the
+    /// loader's rpaths, its table items and the CLI's simulation share: the kernel-mapped main
+    /// program's is `/proc/self/exe`'s target — `exe_link`, the readlink result when it was read
+    /// (only for a list that needs it), else unavailable; any other object's is its name,
+    /// asked for only then.
+    pub fn of_object(
+        kernel_mapped: bool,
+        exe_link: Option<Result<&'a [u8], i32>>,
+        name: impl FnOnce() -> &'a [u8],
+    ) -> Self {
+        match exe_link {
+            _ if !kernel_mapped => Origin::ObjectName(name()),
+            Some(result) => Origin::from_exe_readlink(result),
+            None => Origin::ExeLinkUnavailable,
+        }
+    }
+
     /// Whether this is the kernel-mapped main program (the variants from `/proc/self/exe`).
     pub const fn is_kernel_mapped_main(&self) -> bool {
         !matches!(self, Origin::ObjectName(_))
@@ -219,6 +236,19 @@ mod tests {
     use super::*;
     use crate::errno::{EACCES, ENAMETOOLONG, ENOENT, ENOTDIR};
     use std::vec;
+
+    /// One origin rule for every caller: the name is asked for only when it is the origin, and
+    /// the main program's origin is unavailable when its link was not read.
+    #[test]
+    fn origin_of_an_object() {
+        let lib = Origin::of_object(false, None, || b"/s/lib/liba.so");
+        assert_eq!(lib, Origin::ObjectName(b"/s/lib/liba.so"));
+        let never = || -> &'static [u8] { panic!("the main program's name is not its origin") };
+        assert_eq!(Origin::of_object(true, None, never), Origin::ExeLinkUnavailable);
+        assert_eq!(Origin::of_object(true, Some(Ok(b"/bin/p")), never), Origin::ExeLink(b"/bin/p"));
+        assert_eq!(Origin::of_object(true, Some(Err(ENOENT)), never), Origin::ExeLinkUnavailable);
+        assert_eq!(Origin::of_object(true, Some(Err(ENAMETOOLONG)), never), Origin::ExeLinkFailed(ENAMETOOLONG));
+    }
 
     fn substituted(expanded: Expanded<'_>) -> Vec<u8> {
         match expanded {

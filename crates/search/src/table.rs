@@ -8,7 +8,6 @@
 //! `$ORIGIN` expanded by the same [`expand_rpath`] as the rpath it came from, so secure mode
 //! drops the main program's `?$ORIGIN` items exactly as it drops its `$ORIGIN` rpaths.
 
-use alloc::vec::Vec;
 use stormless_ldcache::Item;
 
 use crate::pathlist::join_into;
@@ -38,26 +37,10 @@ pub fn item_needs_exe_link(item: Item<'_>, secure: bool) -> bool {
     matches!(item, Item::Dir(dir) if needs_exe_link(dir, secure))
 }
 
-/// The pathname `item` stands for when the requester looks for `name`. `origin` is the
+/// The pathname `item` stands for when the requester looks for `name`, written into `buf`,
+/// musl's `load_library` buffer, followed by a NUL: the pathname's length. `origin` is the
 /// requester's, as for its rpath (see [`Origin`]); it is only read for a `?` item holding
-/// `$ORIGIN`. An owned copy of [`table_item_path_into`]'s.
-pub fn table_item_path(
-    item: Item<'_>,
-    name: &[u8],
-    origin: Origin<'_>,
-    secure: bool,
-) -> Result<Vec<u8>, SkippedBecause> {
-    let mut buf = [0u8; LOAD_LIBRARY_BUF_SIZE];
-    let len = table_item_path_into(item, name, origin, secure, &mut buf)?;
-    let mut path = Vec::new();
-    // Room for the NUL the loader adds to open it.
-    path.try_reserve_exact(len + 1).map_err(|_| SkippedBecause::OutOfMemory)?;
-    path.extend_from_slice(&buf[..len]);
-    Ok(path)
-}
-
-/// [`table_item_path`] written into `buf`, musl's `load_library` buffer, followed by a NUL:
-/// the pathname's length. Every pathname must fit it as every candidate of `path_open` must
+/// `$ORIGIN`. Every pathname must fit it as every candidate of `path_open` must
 /// (an `=file` item is a `dir/name` that did), so the search allocates nothing.
 pub fn table_item_path_into(
     item: Item<'_>,
@@ -93,6 +76,20 @@ pub fn table_item_path_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
+
+    /// The pathname as bytes (without its NUL), or why there is none.
+    fn table_item_path(
+        item: Item<'_>,
+        name: &[u8],
+        origin: Origin<'_>,
+        secure: bool,
+    ) -> Result<Vec<u8>, SkippedBecause> {
+        let mut buf = [0u8; LOAD_LIBRARY_BUF_SIZE];
+        let len = table_item_path_into(item, name, origin, secure, &mut buf)?;
+        assert_eq!(buf[len], 0, "a NUL after the pathname");
+        Ok(buf[..len].to_vec())
+    }
 
     #[test]
     fn file_items_are_opened_as_written() {

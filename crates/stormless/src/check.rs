@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use stormless_ldcache::Table;
+use stormless_ldcache::{Item, Table};
 
 use crate::elf_image::{text, ElfImage};
 use crate::inherit::LoadedBy;
-use crate::resolution::{owned_item, table_and_rpath_winners, table_can_answer, FileSystem, PlannedItem};
+use crate::resolution::{table_and_rpath_winners, table_can_answer, FileSystem};
 use crate::{report, RootArg};
 
 /// Report table entries that are stale: a `=file` that no longer exists, an entry whose
@@ -76,16 +76,15 @@ fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<V
     let mut problems = Vec::new();
     for entry in table.entries() {
         let name = text(entry.needed);
-        let items: Vec<PlannedItem> = entry.items.clone().map(owned_item).collect();
-        for item in &items {
-            if let PlannedItem::File(path) = item {
+        for item in entry.items.clone() {
+            if let Item::File(path) = item {
                 if !fs.opens(path) {
                     problems.push(format!("{name}: ={} no longer exists", text(path)));
                 }
             }
         }
         let (from_table, from_rpath) =
-            table_and_rpath_winners(&image, &items, entry.needed, (is_program, &origin_name), fs);
+            table_and_rpath_winners(&image, Some(&note.desc), entry.needed, (is_program, &origin_name), fs);
         let from_search = search(entry.needed, from_rpath);
         if from_table != from_search {
             let show = |p: &Option<Vec<u8>>| p.as_deref().map_or("nothing".to_string(), text);
@@ -106,7 +105,7 @@ fn check(file: &Path, loaded_by: Option<&LoadedBy>, fs: &FileSystem) -> Result<V
         if !table_can_answer(needed, &ldso) || table.lookup(needed).is_some() {
             continue;
         }
-        let (_, from_rpath) = table_and_rpath_winners(&image, &[], needed, (is_program, &origin_name), fs);
+        let (_, from_rpath) = table_and_rpath_winners(&image, None, needed, (is_program, &origin_name), fs);
         if let Some(found) = search(needed, from_rpath) {
             problems.push(format!("{}: no entry, but the search finds {}", text(needed), text(&found)));
         }

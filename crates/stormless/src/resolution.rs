@@ -277,8 +277,10 @@ impl Simulation<'_> {
             let outcome = stormless_search::search(&mut env, name, Some(requester));
             (outcome, env.probes, env.failed)
         };
-        let (_, _, failed_without) = search(false);
         let (outcome, probes, failed_with) = search(true);
+        // Only the requester's own table can change the search (design.md §5, step 3):
+        // without one, the search without tables is this one.
+        let failed_without = if loaded[requester].search.table.is_some() { search(false).2 } else { failed_with };
         let mut resolution = Resolution {
             name: text(name),
             requester: text(&loaded[requester].search.name),
@@ -350,28 +352,18 @@ fn short_name(path: &[u8]) -> Vec<u8> {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path).to_vec()
 }
 
-pub fn owned_item(item: Item<'_>) -> PlannedItem {
-    match item {
-        Item::File(p) => PlannedItem::File(p.to_vec()),
-        Item::Dir(p) => PlannedItem::Dir(p.to_vec()),
-    }
-}
-
-/// Where the table's items lead now for `name` and where the uncached search through the
-/// requester's own rpath leads (`check`): the first path that opens, if any, for each; both
-/// walked by the search driver's own steps. `origin_name` is what `$ORIGIN` stands for (the
-/// program's `/proc/self/exe` target when `is_program`).
+/// Where the image's table (`desc`, its note's descriptor as written) leads now for `name` and
+/// where the uncached search through the requester's own rpath leads (`check`): the first path
+/// that opens, if any, for each; both walked by the search driver's own steps. `origin_name` is
+/// what `$ORIGIN` stands for (the program's `/proc/self/exe` target when `is_program`).
 pub fn table_and_rpath_winners(
     image: &ElfImage,
-    items: &[PlannedItem],
+    desc: Option<&[u8]>,
     name: &[u8],
     (is_program, origin_name): (bool, &[u8]),
     fs: &FileSystem,
 ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    let mut builder = TableBuilder::new();
-    let items: Vec<Item<'_>> = items.iter().map(PlannedItem::as_item).collect();
-    let desc = (!items.is_empty() && builder.push(name, &items).is_ok()).then(|| builder.finish());
-    let object = [SearchObject::new(origin_name.to_vec(), is_program, image.effective_rpath(), desc.as_deref())];
+    let object = [SearchObject::new(origin_name.to_vec(), is_program, image.effective_rpath(), desc)];
     let mut env = FsSearch {
         objects: &object,
         fs,

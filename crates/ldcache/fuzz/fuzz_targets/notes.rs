@@ -1,13 +1,13 @@
 //! Arbitrary bytes as a `PT_NOTE` area, walked as the loader walks it: `Notes` with both
 //! alignments, the resolution note decoded by `Table::parse`, every item of an accepted table
-//! turned into a pathname by `table_item_path` for each kind of origin, in and out of secure
+//! turned into a pathname by `table_item_path_into` for each kind of origin, in and out of secure
 //! mode. Nothing may panic; the pathnames keep the rules they promise.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use stormless_elf::note::{NoteAlign, Notes};
 use stormless_ldcache::{Item, Table, NOTE_OWNER, NOTE_TYPE};
-use stormless_search::{item_needs_exe_link, table_item_path, Origin, LOAD_LIBRARY_BUF_SIZE};
+use stormless_search::{item_needs_exe_link, table_item_path_into, Origin, LOAD_LIBRARY_BUF_SIZE};
 
 /// A library opened by pathname, the kernel-mapped main program (its `/proc/self/exe` target,
 /// or readlink's failures), and a relative pathname, which secure mode refuses as an origin.
@@ -44,7 +44,10 @@ fn resolve_every_item(desc: &[u8]) {
                 let _ = item_needs_exe_link(item, secure);
                 for &origin in ORIGINS {
                     for name in [entry.needed, FIXED_NAME] {
-                        let Ok(path) = table_item_path(item, name, origin, secure) else { continue };
+                        let mut buf = [0u8; LOAD_LIBRARY_BUF_SIZE];
+                        let Ok(len) = table_item_path_into(item, name, origin, secure, &mut buf) else { continue };
+                        assert_eq!(buf[len], 0, "no NUL after the pathname");
+                        let path = &buf[..len];
                         match item {
                             Item::File(file) => assert_eq!(path, file),
                             Item::Dir(_) => {

@@ -31,7 +31,8 @@ impl SearchObject {
     /// name, or `/proc/self/exe`'s target for the main program), secure mode off; `desc` kept
     /// only when it decodes.
     pub fn new(name: Vec<u8>, kernel_mapped: bool, rpath: Option<&[u8]>, desc: Option<&[u8]>) -> SearchObject {
-        let origin = if kernel_mapped { Origin::from_exe_readlink(Ok(&name)) } else { Origin::ObjectName(&name) };
+        // The simulated `/proc/self/exe` of the main program is its name.
+        let origin = Origin::of_object(kernel_mapped, Some(Ok(&name)), || &name);
         let rpath = match expand_rpath(rpath, origin, false) {
             e if e.aborts_search() => Err(SearchStops),
             Expanded::Substituted(list) => Ok(Some(list)),
