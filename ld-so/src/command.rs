@@ -2,12 +2,12 @@
 //! loader's own): `ld-musl-<arch>.so.1 [--list] [--library-path P]
 //! [--preload L] [--argv0 A] [--] program [args]`, and `ldd` behaviour when
 //! invoked under a name ending in "ldd".
-use crate::dso::{app_ptr, ldso_ptr};
 use crate::elf::*;
 use crate::load;
 use crate::mem;
 use crate::musl::ffi;
-use crate::state::state;
+use crate::state::State;
+use crate::state::{app_ptr, ldso_ptr};
 use core::cell::Cell;
 use core::ffi::{c_char, c_void};
 
@@ -29,8 +29,7 @@ fn bytes(p: *mut c_char) -> &'static [u8] {
 
 /// Parse the options, map the program named on the command line into
 /// the program's object (`dso::app_ptr`), and set AT_ENTRY to its entry point.
-pub fn run(sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
-    let st = state();
+pub fn run(st: &mut State, sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     // SAFETY: the kernel's stack: argc then argv.
     let argc = unsafe { *sp };
     // SAFETY: argv follows argc on the kernel's stack.

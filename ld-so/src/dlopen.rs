@@ -2,6 +2,7 @@
 //! every step that can fail after something was loaded returns
 //! `Err(Abort)`, and [`Checkpoint::roll_back`] then removes everything the
 //! call added, so the process goes on as if it had never been made.
+use crate::debug::debug_ptr;
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::error::{self, Abort};
@@ -11,7 +12,7 @@ use crate::musl::{ffi, libc, TlsModule};
 use crate::newtls;
 use crate::reloc;
 use crate::start::add_syms;
-use crate::state::{debug_ptr, state};
+use crate::state::{head, State};
 use crate::tls;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -46,8 +47,7 @@ struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn take() -> Checkpoint {
-        let st = state();
+    fn take(st: &State) -> Checkpoint {
         Checkpoint {
             tail: st.tail,
             syms_tail: st.syms_tail,
@@ -60,9 +60,8 @@ impl Checkpoint {
     }
 
     /// Unload every object loaded since the checkpoint and restore the rest.
-    fn roll_back(&self) {
-        let st = state();
-        revert_syms(self.syms_tail);
+    fn roll_back(&self, st: &mut State) {
+        revert_syms(st, self.syms_tail);
         // SAFETY: the objects after the checkpoint's tail were loaded by this
         // call (Box-allocated by load_library) and nothing else refers to them
         // yet: constructors have not run and no handle was returned.
@@ -92,7 +91,7 @@ impl Checkpoint {
 }
 
 /// musl's `revert_syms`: objects after `old_tail` leave the global scope.
-fn revert_syms(old_tail: *mut Dso) {
+fn revert_syms(st: &mut State, old_tail: *mut Dso) {
     let mut p = old_tail;
     // SAFETY: the syms_next chain links live Dsos.
     unsafe {
@@ -102,14 +101,13 @@ fn revert_syms(old_tail: *mut Dso) {
             p = next;
         }
     }
-    state().syms_tail = old_tail;
+    st.syms_tail = old_tail;
 }
 
 /// `dlopen(3)`.
 pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
-    let st = state();
     if file.is_null() {
-        return st.head as *mut c_void;
+        return head() as *mut c_void;
     }
     let mut cancel_state = 0;
     // SAFETY: musl's pthread API; LOCK is the loader's rwlock.
@@ -119,18 +117,21 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
         __inhibit_ptc();
     }
     set_debug_state(RT_ADD);
+    // SAFETY: an entry point, under the dlopen lock (taken above); the borrow
+    // ends before the constructors run (below), which may enter again.
+    let st = unsafe { crate::state::at_entry() };
 
     let mut ctor_queue = None;
     let mut p = ptr::null_mut();
     if initfini::shutting_down() {
         error::dlopen_while_exiting();
     } else {
-        let checkpoint = Checkpoint::take();
+        let checkpoint = Checkpoint::take(st);
         st.noload = mode & RTLD_NOLOAD != 0;
-        match load_and_commit(file, mode, &checkpoint, &mut ctor_queue) {
+        match load_and_commit(st, file, mode, &checkpoint, &mut ctor_queue) {
             Ok(q) => p = q,
             Err(Abort) => {
-                checkpoint.roll_back();
+                checkpoint.roll_back(st);
                 ctor_queue = None;
             }
         }
@@ -140,7 +141,7 @@ pub extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void {
     // SAFETY: as above.
     unsafe { __release_ptc() };
     if !p.is_null() {
-        st.gencnt += 1;
+        crate::state::count_dlopen();
     }
     // SAFETY: as above.
     unsafe { initfini::pthread_rwlock_unlock(LOCK.get()) };
@@ -162,15 +163,15 @@ fn set_debug_state(s: c_int) {
 /// Everything between loading and committing; any Err leaves the rollback
 /// to the caller.
 fn load_and_commit(
+    st: &mut State,
     file: *const c_char,
     mode: c_int,
     checkpoint: &Checkpoint,
     ctor_queue: &mut Option<initfini::CtorQueue>,
 ) -> Result<*mut Dso, Abort> {
-    let st = state();
     // SAFETY: `file` is the caller's NUL-terminated string.
     let name = unsafe { crate::mem::cstr(file as usize) };
-    let p = load::load_library(name, st.head);
+    let p = load::load_library(st, name, head());
     if p.is_null() {
         if st.noload {
             error::not_already_loaded(file);
@@ -179,13 +180,13 @@ fn load_and_commit(
         }
         return Ok(ptr::null_mut());
     }
-    load::load_deps(p)?;
+    load::load_deps(st, p)?;
     load::extend_bfs_deps(p)?;
     // SAFETY: `p` and its deps are live Dsos; the lock serialises loaders.
     let d = unsafe { &mut *p };
     if !initfini::constructed(d) {
         let mut queue = initfini::CtorQueue::new();
-        initfini::queue_ctors(p, &mut queue)?;
+        initfini::queue_ctors(st, p, &mut queue)?;
         *ctor_queue = Some(queue);
     }
     // By index through `p`, each time: prepare_lazy and add_syms write
@@ -194,31 +195,31 @@ fn load_and_commit(
     // SAFETY: i < ndeps, the list's unchanged length.
     let dep_at = |i: usize| unsafe { (&(*p).deps)[i] };
     if !d.relocated && mode & RTLD_LAZY != 0 {
-        prepare_lazy(p)?;
+        prepare_lazy(st, p)?;
         for dep in (0..ndeps).map(dep_at) {
             // SAFETY: as above.
             if !unsafe { (*dep).relocated } {
-                prepare_lazy(dep)?;
+                prepare_lazy(st, dep)?;
             }
         }
     }
     if !d.relocated || mode & RTLD_GLOBAL != 0 {
         // Global at least while relocating; reverted below unless RTLD_GLOBAL.
-        add_syms(p);
-        (0..ndeps).map(dep_at).for_each(add_syms);
+        add_syms(st, p);
+        (0..ndeps).map(dep_at).for_each(|dep| add_syms(st, dep));
     }
     if !d.relocated {
-        reloc::reloc_all(load::Objects::from(p))?;
+        reloc::reloc_all(st, load::Objects::from(p))?;
     }
     if mode & RTLD_GLOBAL == 0 {
-        revert_syms(checkpoint.syms_tail);
+        revert_syms(st, checkpoint.syms_tail);
     }
     // Only now that the new objects are committed: a deferred relocation
     // must never bind to a definition a rollback would remove.
-    redo_lazy_relocs();
-    tls::update_size();
+    redo_lazy_relocs(st);
+    tls::update_size(st);
     if st.tls_cnt != checkpoint.tls_cnt {
-        newtls::install();
+        newtls::install(st);
     }
     Ok(p)
 }
@@ -226,8 +227,7 @@ fn load_and_commit(
 /// musl's `prepare_lazy`: unless the object asks for immediate binding, let
 /// its PLT and GOT relocations against missing symbols wait for a later
 /// `dlopen` to define them.
-fn prepare_lazy(p: *mut Dso) -> Result<(), Abort> {
-    let st = state();
+fn prepare_lazy(st: &mut State, p: *mut Dso) -> Result<(), Abort> {
     // SAFETY: a live Dso.
     let d = unsafe { &mut *p };
     let dy = d.decoded();
@@ -252,8 +252,7 @@ fn prepare_lazy(p: *mut Dso) -> Result<(), Abort> {
 
 /// musl's `redo_lazy_relocs`: retry each waiting relocation against the
 /// global scope as it is now.
-fn redo_lazy_relocs() {
-    let st = state();
+fn redo_lazy_relocs(st: &mut State) {
     let mut p = st.lazy_head;
     st.lazy_head = ptr::null_mut();
     while !p.is_null() {
@@ -268,7 +267,7 @@ fn redo_lazy_relocs() {
             x.lazy = Some(still_waiting);
             // Entries are RELA-shaped (offset, info, addend); what is still
             // missing goes back on the object's list, so nothing can fail here.
-            let _ = reloc::do_relocs::<3>(p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD);
+            let _ = reloc::do_relocs::<3>(st, p, waiting.as_ptr() as usize, waiting.len() * 3 * WORD);
         } else {
             // No room to sort them now: all of them wait for the next dlopen.
             x.lazy = Some(waiting);

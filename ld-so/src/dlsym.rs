@@ -1,13 +1,13 @@
 //! Looking into loaded objects at run time: `__dlsym` (behind musl's
 //! `dlsym`), `__dl_invalid_handle` (behind `dlclose` and `dlinfo`), `dladdr`
 //! and `dl_iterate_phdr`, as musl's `dynlink.c` answers them.
-use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::error;
 use crate::initfini::LOCK;
 use crate::mem;
-use crate::state::state;
+use crate::state::ldso_ptr;
+use crate::state::{gencnt, head};
 use crate::symbols::{find_sym, Scope};
 use crate::tls::DTP_OFFSET;
 use core::ffi::{c_char, c_int, c_void};
@@ -33,7 +33,7 @@ fn read_locked<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn objects() -> impl Iterator<Item = *mut Dso> {
-    let mut p = state().head;
+    let mut p = head();
     core::iter::from_fn(move || {
         let cur = p;
         if cur.is_null() {
@@ -79,15 +79,15 @@ pub extern "C" fn dlsym(handle: *mut c_void, name: *const c_char, ra: *mut c_voi
 }
 
 fn do_dlsym(handle: *mut c_void, name: *const c_char, ra: *mut c_void) -> *mut c_void {
-    let st = state();
+    let head = head();
     let h = handle as *mut Dso;
-    let (start, scope) = if h.is_null() || h == st.head {
-        (st.head, Scope::Global)
+    let (start, scope) = if h.is_null() || h == head {
+        (head, Scope::Global)
     } else if handle as usize == RTLD_NEXT {
         // The objects after the caller's, in load order, then on along the
         // global chain (musl starts find_sym there).
         let caller = match addr2dso(ra as usize) {
-            q if q.is_null() => st.head,
+            q if q.is_null() => head,
             q => q,
         };
         // SAFETY: a live Dso.
@@ -248,7 +248,7 @@ type PhdrCallback = extern "C" fn(*mut DlPhdrInfo, usize, *mut c_void) -> c_int;
 /// `dl_iterate_phdr(3)`: every loaded object, in load order; stops at the
 /// first non-zero return.
 pub extern "C" fn dl_iterate_phdr(callback: PhdrCallback, data: *mut c_void) -> c_int {
-    let mut current = state().head;
+    let mut current = head();
     while !current.is_null() {
         // SAFETY: a live Dso (objects are never unloaded).
         let d = unsafe { &*current };
@@ -264,7 +264,7 @@ pub extern "C" fn dl_iterate_phdr(callback: PhdrCallback, data: *mut c_void) -> 
             name: d.name as *const c_char,
             phdr: d.phdr,
             phnum: d.phnum as u16,
-            adds: state().gencnt,
+            adds: gencnt(),
             subs: 0,
             tls_modid: d.tls_id,
             tls_data,

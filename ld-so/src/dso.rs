@@ -9,41 +9,23 @@ use crate::musl::TlsModule;
 
 mod dynamic;
 mod strings;
-use core::cell::UnsafeCell;
 use core::ptr;
 pub use dynamic::Decoded;
 
-/// An object the loader does not allocate (musl's static `ldso`, `app` and
-/// `vdso`, in `state::LOADER`). Like every object on the list it is reached
-/// only through its raw pointer, never through a reference stored in other
-/// loader state, so no borrow of that state overlaps it. Written during
-/// startup (single-threaded) and afterwards under the dlopen lock.
-pub struct StaticObject(UnsafeCell<Dso>);
-
-impl StaticObject {
-    pub const fn new() -> StaticObject {
-        StaticObject(UnsafeCell::new(Dso::empty()))
-    }
-}
-
-use crate::state::LOADER;
-
-/// The loader's own object (libc.so).
-#[inline(always)]
-pub fn ldso_ptr() -> *mut Dso {
-    LOADER.ldso.0.get()
-}
-
-/// The program's object.
-#[inline(always)]
-pub fn app_ptr() -> *mut Dso {
-    LOADER.app.0.get()
-}
-
-/// The kernel's vDSO, on the list only when the kernel maps one.
-#[inline(always)]
-pub fn vdso_ptr() -> *mut Dso {
-    LOADER.vdso.0.get()
+/// What is known of an object's own table, so that it is validated only once
+/// and its note found only once.
+#[derive(Clone, Copy)]
+pub enum TableState {
+    NotLookedFor,
+    /// No note, or one that could not be decoded.
+    Unusable,
+    /// The validated descriptor, and where the next lookup in it starts (the
+    /// loader asks for an object's names one after another: resuming after
+    /// the previous hit makes them one pass over a sorted table).
+    Usable {
+        desc: &'static [u8],
+        cursor: stormless_ldcache::Cursor,
+    },
 }
 
 /// The first five fields are `struct link_map` (`l_addr`, `l_name`, `l_ld`,
@@ -81,10 +63,10 @@ pub struct Dso {
     pub from_table: bool,
     /// This object's own resolution table: looked for yet, and if usable,
     /// where it is and where the next lookup in it starts.
-    pub table: crate::table::TableState,
+    pub table: TableState,
     /// Direct dependencies first (`ndeps_direct`), then, once `bfs_built`, the
     /// rest of the breadth-first closure.
-    pub deps: crate::ptrlist::PtrList<2>,
+    pub deps: crate::ptrlist::PtrList<Dso, 2>,
     /// musl's `p->deps != 0`: the direct dependencies were loaded (possibly none).
     pub deps_loaded: bool,
     pub ndeps_direct: usize,
@@ -214,7 +196,7 @@ impl Dso {
             bfs_built: false,
             runtime_loaded: false,
             from_table: false,
-            table: crate::table::TableState::NotLookedFor,
+            table: TableState::NotLookedFor,
             deps: crate::ptrlist::PtrList::new(),
             deps_loaded: false,
             ndeps_direct: 0,

@@ -6,23 +6,8 @@
 #![allow(clippy::macro_metavars_in_unsafe)]
 
 use crate::musl::ffi;
-use core::cell::Cell;
+use crate::state::Phase;
 use core::ffi::c_char;
-
-/// Whether the program runs yet (`dlopen`'s errors go to `dlerror()`), and
-/// whether startup reported an error (exit 127 after loading). A `Cell`
-/// each: no reference into them is handed out.
-pub struct Phase {
-    runtime: Cell<bool>,
-    startup_failed: Cell<bool>,
-}
-
-impl Phase {
-    /// Written only during startup, single-threaded; read-only afterwards.
-    pub const fn new() -> Phase {
-        Phase { runtime: Cell::new(false), startup_failed: Cell::new(false) }
-    }
-}
 
 const PHASE: &Phase = &crate::state::LOADER.phase;
 

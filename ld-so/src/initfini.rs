@@ -7,9 +7,8 @@ use crate::elf::*;
 use crate::mem;
 use crate::musl::probed as p;
 use crate::ptrlist::PtrList;
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
 use core::ffi::c_int;
-use core::ptr;
 
 /// Storage for a musl pthread object, zero-initialised like a C static.
 #[repr(C, align(8))]
@@ -39,37 +38,9 @@ extern "C" {
 }
 
 /// A constructor queue; up to four objects inline (musl's `builtin_ctor_queue`).
-pub type CtorQueue = PtrList<4>;
+pub type CtorQueue = PtrList<Dso, 4>;
 
-/// What constructors and destructors share across threads (musl's
-/// `fini_head`, `shutting_down`, `main_ctor_queue`). Apart from the other
-/// loader state: other threads' `dlopen`s run constructors outside the dlopen
-/// lock, under the init/fini lock only. Fields are read and written by value
-/// (no reference into them is handed out), the queue only during startup.
-pub struct InitFini {
-    /// Objects whose constructors ran and that have destructors, most recent first.
-    fini_head: Cell<*mut Dso>,
-    /// `exit` has begun: no more `dlopen`, no more constructors.
-    shutting_down: Cell<bool>,
-    /// The program's constructors, queued by stage 3, run by `__libc_start_init`.
-    main_queue: UnsafeCell<CtorQueue>,
-}
-
-impl InitFini {
-    /// `fini_head` is accessed under the init/fini lock; `shutting_down`
-    /// written under both locks and read under either; the main queue only
-    /// during startup, single-threaded (stage 3, then `__libc_start_init`
-    /// before `main`).
-    pub const fn new() -> InitFini {
-        InitFini {
-            fini_head: Cell::new(ptr::null_mut()),
-            shutting_down: Cell::new(false),
-            main_queue: UnsafeCell::new(PtrList::new()),
-        }
-    }
-}
-
-const INIT_FINI: &InitFini = &crate::state::LOADER.init_fini;
+const INIT_FINI: &crate::state::InitFini = &crate::state::LOADER.init_fini;
 
 /// `exit` has begun (read under the dlopen lock).
 pub fn shutting_down() -> bool {
@@ -78,9 +49,9 @@ pub fn shutting_down() -> bool {
 
 /// Stage 3: queue the program's constructors, run by `__libc_start_init`.
 #[link_section = ".text.startup.stormless"]
-pub fn queue_main_ctors(app: *mut Dso) -> Result<(), crate::error::Abort> {
+pub fn queue_main_ctors(st: &crate::state::State, app: *mut Dso) -> Result<(), crate::error::Abort> {
     // SAFETY: startup, single-threaded: the only reference to the queue.
-    queue_ctors(app, unsafe { &mut *INIT_FINI.main_queue.get() })
+    queue_ctors(st, app, unsafe { &mut *INIT_FINI.main_queue.get() })
 }
 
 /// musl's `queue_ctors`: `dso` and everything it depends on, dependencies
@@ -89,8 +60,8 @@ pub fn queue_main_ctors(app: *mut Dso) -> Result<(), crate::error::Abort> {
 /// a message, then the `dlopen` fails (at startup the process exits after
 /// loading, as for other errors).
 #[link_section = ".text.startup.stormless"]
-pub fn queue_ctors(dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::error::Abort> {
-    if crate::state::state().ldd_mode {
+pub fn queue_ctors(st: &crate::state::State, dso: *mut Dso, queue: &mut CtorQueue) -> Result<(), crate::error::Abort> {
+    if st.ldd_mode {
         return Ok(());
     }
     // SAFETY: (the whole function) every pointer reached is a live Dso, and the

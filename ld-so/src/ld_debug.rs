@@ -4,8 +4,10 @@
 // The macro forwards C varargs (pointers and integers) inside its unsafe call, as `dl_error!`.
 #![allow(clippy::macro_metavars_in_unsafe)]
 
+use crate::heap;
 use crate::musl::ffi;
-use core::cell::Cell;
+use crate::state::{Diagnostics, Statistics};
+use alloc::vec::Vec;
 use core::ffi::c_int;
 use stormless_search::DebugFlags;
 
@@ -22,36 +24,6 @@ macro_rules! debug_libs {
     };
 }
 
-/// Counters behind `LD_DEBUG=statistics`.
-#[derive(Clone, Copy)]
-pub struct Statistics {
-    pub opens: usize,
-    pub failed_opens: usize,
-    /// CLOCK_MONOTONIC at the start of stage 3, in microseconds.
-    pub start_us: u64,
-}
-
-impl Statistics {
-    pub const ZERO: Statistics = Statistics { opens: 0, failed_opens: 0, start_us: 0 };
-}
-
-/// What `LD_DEBUG` asked for, the pid its lines carry and its counters. Each
-/// field is a `Cell`, read and written by value: no reference into it is
-/// ever handed out, so no caller's borrow of other loader state can overlap it.
-pub struct Diagnostics {
-    flags: Cell<DebugFlags>,
-    pid: Cell<c_int>,
-    stats: Cell<Statistics>,
-}
-
-impl Diagnostics {
-    /// Written by stage 3 (single-threaded) and afterwards only under the
-    /// dlopen lock (the searches of `dlopen` count opens and print lines).
-    pub const fn new() -> Diagnostics {
-        Diagnostics { flags: Cell::new(DebugFlags::NONE), pid: Cell::new(0), stats: Cell::new(Statistics::ZERO) }
-    }
-}
-
 const DIAGNOSTICS: &Diagnostics = &crate::state::LOADER.diagnostics;
 
 /// `LD_DEBUG` includes `libs`.
@@ -64,6 +36,16 @@ pub fn libs() -> bool {
 #[inline(always)]
 pub fn statistics() -> bool {
     DIAGNOSTICS.flags.get().statistics
+}
+
+/// `name` and a NUL, to print with `%s` (in `LD_DEBUG` and `ldd` lines); None when there is no memory for it.
+pub fn name_z(name: &[u8]) -> Option<Vec<u8>> {
+    heap::copy_z(name).ok()
+}
+
+/// What a [`name_z`] result prints as: the name, or `?` when it could not be copied.
+pub fn z_ptr(z: &Option<Vec<u8>>) -> *const u8 {
+    z.as_ref().map_or(c"?".as_ptr().cast(), |v| v.as_ptr())
 }
 
 pub fn pid() -> c_int {
@@ -128,16 +110,13 @@ fn now_us() -> u64 {
     sec * 1_000_000 + nsec / 1000
 }
 
-/// The `statistics` line, printed when startup hands over to the program.
-pub fn report_startup() {
+/// The `statistics` line, printed when startup hands over to the program
+/// with `objects` loaded (the kernel's vDSO not counted).
+pub fn report_startup(objects: usize) {
     if !statistics() {
         return;
     }
     let stats = DIAGNOSTICS.stats.get();
-    // The program, its libraries and the loader; not the kernel's vDSO,
-    // which is there or not depending on the kernel (qemu-user has none).
-    let vdso = crate::dso::vdso_ptr();
-    let objects = crate::load::Objects::all().filter(|&p| p != vdso).count();
     let us = now_us().saturating_sub(stats.start_us);
     let pid = pid();
     // SAFETY: literal format; usize arguments for %zu, u64 for %llu.

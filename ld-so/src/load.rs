@@ -13,11 +13,11 @@ mod find;
 mod map;
 mod names;
 
-use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::heap;
 use crate::musl::ffi;
-use crate::state::state;
+use crate::state::ldso_ptr;
+use crate::state::{head, State};
 use crate::symbols::{find_sym, Scope};
 use crate::tls::{self, reserve_thread_tls};
 use alloc::boxed::Box;
@@ -30,17 +30,17 @@ use names::{owned_name, short_name};
 use stormless_search as search;
 use stormless_search::{Outcome, Source};
 
+pub use crate::ld_debug::{name_z, z_ptr};
 pub use crate::tls::link_tls;
 pub use deps::{extend_bfs_deps, load_deps, load_preload, Objects};
 pub use map::{file_info, map_library, raise_default_stack, reclaim_gaps, unmap};
-pub use names::{free_owned_name, name_z, z_ptr};
+pub use names::free_owned_name;
 
 const ENOMEM: core::ffi::c_int = 12;
 
 /// libc's names and the loader's own: the loader itself, appended to the list
 /// the first time (ldd reports each alias once).
-fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> *mut Dso {
-    let st = state();
+fn loader_itself(st: &mut State, name: &[u8], kind: search::NameKind, debug_name: *const u8) -> *mut Dso {
     if let search::NameKind::LibcAlias(alias) = kind {
         crate::debug_libs!(" %s is libc, the loader itself", debug_name);
         if st.ldd_mode && st.ldd_reported & alias.ldd_report_bit() == 0 {
@@ -62,7 +62,7 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
     let ldso = ldso_ptr();
     // SAFETY: the loader's object, live.
     if unsafe { (*ldso).prev.is_null() } {
-        append(ldso);
+        append(st, ldso);
     }
     ldso
 }
@@ -70,8 +70,7 @@ fn loader_itself(name: &[u8], kind: search::NameKind, debug_name: *const u8) -> 
 /// musl's `load_library`: the object `name` resolves to for `needed_by`,
 /// loading it if needed. Null with errno set when it cannot be loaded.
 #[link_section = ".text.startup.stormless"]
-pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
-    let st = state();
+pub fn load_library(st: &mut State, name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     let debug_name = if crate::ld_debug::libs() { name_z(name) } else { None };
     let debug_name = z_ptr(&debug_name);
     if crate::ld_debug::libs() {
@@ -85,10 +84,10 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     }
     let mut found: Vec<u8> = Vec::new();
     let requester = (!needed_by.is_null()).then_some(needed_by);
-    let (fd, source) = match search::search(&mut LoaderSearch { found: &mut found }, name, requester) {
+    let (fd, source) = match search::search(&mut LoaderSearch { st, found: &mut found }, name, requester) {
         Outcome::Opened { file, source } => (file, source),
         Outcome::AlreadyLoaded(p) => return p,
-        Outcome::Loader(kind) => return loader_itself(name, kind, debug_name),
+        Outcome::Loader(kind) => return loader_itself(st, name, kind, debug_name),
         Outcome::Empty => {
             ffi::set_errno(search::errno::EINVAL);
             return core::ptr::null_mut();
@@ -113,7 +112,7 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         unsafe { ffi::close(fd) };
         return core::ptr::null_mut();
     };
-    for p in Objects::after(st.head) {
+    for p in Objects::after(head()) {
         // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
         if d.dev == dev && d.ino == ino {
@@ -144,12 +143,12 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
         && find_sym(tp, b"stdin", true, Scope::Global).is_some()
     {
         unmap(&mut temp);
-        return load_library(b"libc.so", needed_by);
+        return load_library(st, b"libc.so", needed_by);
     }
     if !crate::error::at_runtime() {
         reclaim_gaps(&temp);
     }
-    if crate::error::at_runtime() && !temp.tls.image.is_null() && !reserve_thread_tls(&mut temp) {
+    if crate::error::at_runtime() && !temp.tls.image.is_null() && !reserve_thread_tls(st, &mut temp) {
         unmap(&mut temp);
         ffi::set_errno(ENOMEM);
         return core::ptr::null_mut();
@@ -183,10 +182,10 @@ pub fn load_library(name: &[u8], needed_by: *mut Dso) -> *mut Dso {
     if !d.tls.image.is_null() {
         st.tls_cnt += 1;
         d.tls_id = st.tls_cnt;
-        tls::assign_offset(&mut d.tls, false);
-        link_tls(d);
+        tls::assign_offset(st, &mut d.tls, false);
+        link_tls(st, d);
     }
-    append(p);
+    append(st, p);
     crate::debug_libs!(" mapped %s at %p", d.name, d.base as *const c_void);
     if st.ldd_mode {
         let mark = if from_table { c" [table]" } else { c"" };

@@ -76,7 +76,6 @@ mod check {
     // struct pthread: part 1 (self first) and, where TLS sits above the thread
     // pointer, part 3 (dtv last) are ABI; the loader relies on both.
     same!(p::PTHREAD_SELF, 0, "pthread.self (ABI: first field)");
-    same!(crate::tls::PTHREAD_ALIGN, p::PTHREAD_ALIGN, "alignof(struct pthread)");
     same!(
         p::PTHREAD_DTV,
         if p::TLS_ABOVE_TP != 0 { p::PTHREAD_SIZE - size_of::<usize>() } else { size_of::<usize>() },
@@ -179,6 +178,51 @@ pub mod libc {
         page_size / set_page_size: usize,
     );
 }
+
+// musl's builtin TLS block: the thread pointer's first home, before the
+// program's TLS size is known (stage 2b), and musl's MIN_TLS_ALIGN.
+
+/// `alignof(struct pthread)`: a literal for `repr(align)`, checked against the
+/// layout probe of the musl version below.
+#[cfg(target_pointer_width = "64")]
+pub const PTHREAD_ALIGN: usize = 8;
+#[cfg(target_pointer_width = "32")]
+pub const PTHREAD_ALIGN: usize = 4;
+
+#[cfg_attr(target_pointer_width = "64", repr(C, align(8)))]
+#[cfg_attr(target_pointer_width = "32", repr(C, align(4)))]
+struct PthreadSpace([u8; probed::PTHREAD_SIZE]);
+
+const _: () = assert!(
+    PTHREAD_ALIGN == probed::PTHREAD_ALIGN,
+    "musl layout mismatch: alignof(struct pthread) differs from the probe"
+);
+
+/// musl's `struct builtin_tls { char c; struct pthread pt; void *space[16]; }`.
+#[repr(C)]
+pub struct BuiltinTls {
+    c: u8,
+    pt: PthreadSpace,
+    space: [usize; 16],
+}
+
+/// musl's MIN_TLS_ALIGN: `offsetof(struct builtin_tls, pt)`.
+pub const MIN_TLS_ALIGN: usize = core::mem::offset_of!(BuiltinTls, pt);
+
+pub struct BuiltinCell(core::cell::UnsafeCell<BuiltinTls>);
+// SAFETY: used by the main thread during startup only, then owned by it as its TLS.
+unsafe impl Sync for BuiltinCell {}
+pub static BUILTIN_TLS: BuiltinCell = BuiltinCell(core::cell::UnsafeCell::new(BuiltinTls {
+    c: 0,
+    pt: PthreadSpace([0; probed::PTHREAD_SIZE]),
+    space: [0; 16],
+}));
+
+pub fn builtin() -> *mut u8 {
+    BUILTIN_TLS.0.get() as *mut u8
+}
+
+pub const BUILTIN_SIZE: usize = core::mem::size_of::<BuiltinTls>();
 
 /// musl's `__pthread_self()`, inline as in `dynlink.c`: the calling thread's
 /// descriptor, from the thread pointer (below it where TLS lies above it).

@@ -5,7 +5,7 @@
 use crate::dso::Dso;
 use crate::mem;
 use crate::musl::probed as p;
-use crate::state::state;
+use crate::state::State;
 use crate::tls::DTP_OFFSET;
 use core::ffi::c_int;
 use core::mem::offset_of;
@@ -32,8 +32,7 @@ fn next_thread(thread: usize) -> usize {
 
 /// Give every running thread the TLS of the modules loaded since its dtv was
 /// built. Called under the loader lock with thread creation inhibited.
-pub fn install() {
-    let st = state();
+pub fn install(st: &State) {
     let w = core::mem::size_of::<usize>();
     let cnt = st.tls_cnt;
     // The last TLS module loaded reserved the dtvs, sized for every module.

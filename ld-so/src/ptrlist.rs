@@ -8,23 +8,22 @@
 //! Where the entries are is one pointer select, not an enum match: startup
 //! reads these lists in its hottest loops, and under qemu-user every
 //! conditional branch ends a translated block.
-use crate::dso::Dso;
 use alloc::alloc::{alloc, alloc_zeroed, dealloc, Layout};
 use core::ops::{Deref, DerefMut};
 use core::ptr::null_mut;
 
 pub use crate::heap::OutOfMemory;
 
-pub struct PtrList<const N: usize> {
+pub struct PtrList<T, const N: usize> {
     len: usize,
     /// The entries when they do not fit inline; null while they do.
-    heap: *mut *mut Dso,
+    heap: *mut *mut T,
     /// The entries while `heap` is null. Once on the heap, `inline[0]` holds
     /// the heap buffer's capacity (the list stays the size of musl's fields).
-    inline: [*mut Dso; N],
+    inline: [*mut T; N],
 }
 
-impl<const N: usize> PtrList<N> {
+impl<T, const N: usize> PtrList<T, N> {
     const HAS_INLINE_ROOM: () = assert!(N >= 1);
 
     pub const fn new() -> Self {
@@ -40,7 +39,7 @@ impl<const N: usize> PtrList<N> {
         }
     }
 
-    fn base(&self) -> *mut *mut Dso {
+    fn base(&self) -> *mut *mut T {
         // A select, not a branch (see the module comment).
         if self.heap.is_null() {
             self.inline.as_ptr() as *mut _
@@ -51,9 +50,9 @@ impl<const N: usize> PtrList<N> {
 
     /// Move the entries to a heap buffer of `cap` entries (≥ `len`).
     fn move_to_heap(&mut self, cap: usize) -> Result<(), OutOfMemory> {
-        let layout = Layout::array::<*mut Dso>(cap).map_err(|_| OutOfMemory)?;
+        let layout = Layout::array::<*mut T>(cap).map_err(|_| OutOfMemory)?;
         // SAFETY: a non-zero size (cap > N ≥ 1 at every caller).
-        let buf = unsafe { alloc(layout) } as *mut *mut Dso;
+        let buf = unsafe { alloc(layout) } as *mut *mut T;
         if buf.is_null() {
             return Err(OutOfMemory);
         }
@@ -61,7 +60,7 @@ impl<const N: usize> PtrList<N> {
         unsafe { core::ptr::copy_nonoverlapping(self.base(), buf, self.len) };
         self.free_heap();
         self.heap = buf;
-        self.inline[0] = cap as *mut Dso;
+        self.inline[0] = cap as *mut T;
         Ok(())
     }
 
@@ -69,7 +68,7 @@ impl<const N: usize> PtrList<N> {
         if !self.heap.is_null() {
             let cap = self.inline[0] as usize;
             // SAFETY: allocated by move_to_heap/fill_new with this layout.
-            unsafe { dealloc(self.heap as *mut u8, Layout::array::<*mut Dso>(cap).unwrap_unchecked()) };
+            unsafe { dealloc(self.heap as *mut u8, Layout::array::<*mut T>(cap).unwrap_unchecked()) };
             self.heap = null_mut();
         }
     }
@@ -95,14 +94,14 @@ impl<const N: usize> PtrList<N> {
         if len <= N {
             self.inline = [null_mut(); N];
         } else {
-            let layout = Layout::array::<*mut Dso>(len).map_err(|_| OutOfMemory)?;
+            let layout = Layout::array::<*mut T>(len).map_err(|_| OutOfMemory)?;
             // SAFETY: a non-zero size.
-            let buf = unsafe { alloc_zeroed(layout) } as *mut *mut Dso;
+            let buf = unsafe { alloc_zeroed(layout) } as *mut *mut T;
             if buf.is_null() {
                 return Err(OutOfMemory);
             }
             self.heap = buf;
-            self.inline[0] = len as *mut Dso;
+            self.inline[0] = len as *mut T;
         }
         self.len = len;
         Ok(())
@@ -119,7 +118,7 @@ impl<const N: usize> PtrList<N> {
 
     /// Append within the room reserved by [`Self::try_reserve_exact`]; a push
     /// past it is a loader bug and stops the process.
-    pub fn push(&mut self, p: *mut Dso) {
+    pub fn push(&mut self, p: *mut T) {
         if self.len == self.capacity() {
             crate::arch::trap();
         }
@@ -135,28 +134,28 @@ impl<const N: usize> PtrList<N> {
     }
 }
 
-impl<const N: usize> Drop for PtrList<N> {
+impl<T, const N: usize> Drop for PtrList<T, N> {
     fn drop(&mut self) {
         self.free_heap();
     }
 }
 
-impl<const N: usize> Deref for PtrList<N> {
-    type Target = [*mut Dso];
-    fn deref(&self) -> &[*mut Dso] {
+impl<T, const N: usize> Deref for PtrList<T, N> {
+    type Target = [*mut T];
+    fn deref(&self) -> &[*mut T] {
         // SAFETY: `len` initialised entries at `base` (inline or heap).
         unsafe { core::slice::from_raw_parts(self.base(), self.len) }
     }
 }
 
-impl<const N: usize> DerefMut for PtrList<N> {
-    fn deref_mut(&mut self) -> &mut [*mut Dso] {
+impl<T, const N: usize> DerefMut for PtrList<T, N> {
+    fn deref_mut(&mut self) -> &mut [*mut T] {
         // SAFETY: as in deref; `&mut self` makes the access unique.
         unsafe { core::slice::from_raw_parts_mut(self.base(), self.len) }
     }
 }
 
-impl<const N: usize> Default for PtrList<N> {
+impl<T, const N: usize> Default for PtrList<T, N> {
     fn default() -> Self {
         Self::new()
     }
@@ -166,13 +165,13 @@ impl<const N: usize> Default for PtrList<N> {
 mod tests {
     use super::*;
 
-    fn p(n: usize) -> *mut Dso {
-        n as *mut Dso
+    fn p(n: usize) -> *mut u8 {
+        n as *mut u8
     }
 
     #[test]
     fn inline_then_heap() {
-        let mut l: PtrList<2> = PtrList::new();
+        let mut l: PtrList<u8, 2> = PtrList::new();
         l.try_reserve_exact(2).unwrap();
         assert!(l.heap.is_null());
         l.push(p(1));
@@ -184,7 +183,7 @@ mod tests {
         assert!(!l.heap.is_null());
         assert_eq!(l.capacity(), 3);
         assert_eq!(&*l, &[p(1), p(2), p(3)]);
-        let mut m: PtrList<2> = PtrList::new();
+        let mut m: PtrList<u8, 2> = PtrList::new();
         m.fill_new(1).unwrap();
         m[0] = p(7);
         m.try_reserve_exact(5).unwrap();
@@ -196,13 +195,13 @@ mod tests {
 
     #[test]
     fn filled_by_index_then_truncated() {
-        let mut inline: PtrList<2> = PtrList::new();
+        let mut inline: PtrList<u8, 2> = PtrList::new();
         inline.fill_new(2).unwrap();
         assert!(inline.heap.is_null());
         inline[1] = p(5);
         inline.truncate(1);
         assert_eq!(&*inline, &[null_mut()]);
-        let mut heap: PtrList<2> = PtrList::new();
+        let mut heap: PtrList<u8, 2> = PtrList::new();
         heap.fill_new(3).unwrap();
         assert_eq!(heap.capacity(), 3);
         heap[0] = p(1);

@@ -1,57 +1,19 @@
 //! Relocation processing, musl's `do_relocs` and `reloc_all`. Generic code
 //! names only relocation *kinds*; each arch module maps its type numbers to
 //! them (musl's `arch/*/reloc.h`).
-use crate::dso::ldso_ptr;
+use crate::arch::Kind;
 use crate::dso::Dso;
 use crate::elf::*;
 use crate::error::{self, Abort};
 use crate::mem;
 use crate::musl::ffi;
-use crate::state::state;
+use crate::state::ldso_ptr;
+use crate::state::{head, State};
 use crate::symbols::{find_sym, find_sym_hashed, Def, Scope};
 use crate::tls;
 use relr::do_relr;
 
 mod relr;
-
-/// What a relocation does, independent of the architecture. Fieldless (an
-/// unknown type is reported from `r_info`), so that each arch's mapping
-/// compiles to a small table lookup rather than a compare tree.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-pub enum Kind {
-    None,
-    /// S + A
-    Symbolic,
-    /// GOT entry: S
-    Got,
-    /// PLT slot: S
-    Plt,
-    /// S + A − P, 32 bits
-    Offset32,
-    /// B + A
-    Relative,
-    /// copy the symbol's bytes
-    Copy,
-    DtpMod,
-    DtpOff,
-    TpOff,
-    TlsDesc,
-    Unknown,
-}
-
-impl Kind {
-    /// Symbolic, Got and Plt: the symbol's address plus the addend, written as
-    /// a word — nearly every symbolic relocation. One compare (the three are
-    /// consecutive), so that relocation takes them without the jump table,
-    /// an indirect branch qemu-user resolves through a helper call each time.
-    #[inline(always)]
-    pub fn writes_symbol_address(self) -> bool {
-        (self as u8).wrapping_sub(Kind::Symbolic as u8) <= Kind::Plt as u8 - Kind::Symbolic as u8
-    }
-}
-
-const _: () = assert!(Kind::Got as u8 == Kind::Symbolic as u8 + 1 && Kind::Plt as u8 == Kind::Symbolic as u8 + 2);
 
 /// musl's ADDEND_LIMIT: stage 2 crashes rather than save more addends.
 pub const ADDEND_LIMIT: usize = 4096;
@@ -66,11 +28,11 @@ pub const ADDEND_LIMIT: usize = 4096;
 /// Err(Abort) when a `dlopen` must be rolled back (musl's longjmp); during
 /// startup errors are reported and relocation goes on.
 #[inline(always)]
-pub fn do_relocs<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+pub fn do_relocs<const STRIDE: usize>(st: &State, dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
     if STRIDE == crate::arch::RELOC_STRIDE {
-        do_relocs_native(dso, table, size)
+        do_relocs_native(st, dso, table, size)
     } else {
-        do_relocs_other(dso, table, size)
+        do_relocs_other(st, dso, table, size)
     }
 }
 
@@ -89,15 +51,15 @@ const OTHER_STRIDE: usize = 5 - crate::arch::RELOC_STRIDE;
 /// (300 000 times for `relocheavy`, 5 % of qemu's instructions).
 #[inline(never)]
 #[link_section = ".text.hot.stormless"]
-fn do_relocs_native(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
-    relocate::<{ crate::arch::RELOC_STRIDE }>(dso, table, size)
+fn do_relocs_native(st: &State, dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    relocate::<{ crate::arch::RELOC_STRIDE }>(st, dso, table, size)
 }
 
 /// [`do_relocs`] in the other form. Not in the hot section, whose size
 /// must stay within a page.
 #[inline(never)]
-fn do_relocs_other(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
-    relocate::<OTHER_STRIDE>(dso, table, size)
+fn do_relocs_other(st: &State, dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+    relocate::<OTHER_STRIDE>(st, dso, table, size)
 }
 
 /// Ask the cache for what the next relocations will read first: the name of
@@ -125,9 +87,8 @@ fn prefetch_ahead(d: &Dso, next: usize, end: usize, stride: usize) {
 }
 
 #[inline(always)]
-fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+fn relocate<const STRIDE: usize>(st: &State, dso: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
     let stride = STRIDE;
-    let st = state();
     // SAFETY: dso is a live Dso; startup or the dlopen lock keeps others from it.
     let d = unsafe { &mut *dso };
     let is_ldso = dso == ldso_ptr();
@@ -180,7 +141,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                 // SAFETY: saved_addends has room for every symbolic REL entry (counted in stage 2).
                 unsafe {
                     let slot = st.saved_addends.add(save_slot);
-                    if st.head == ldso_ptr() {
+                    if head() == ldso_ptr() {
                         *slot = mem::read::<usize>(reloc_addr);
                     }
                     save_slot += 1;
@@ -211,7 +172,7 @@ fn relocate<const STRIDE: usize>(dso: *mut Dso, table: usize, size: usize) -> Re
                 Some((dso, s.st_value))
             } else {
                 // SAFETY: head is the live main program.
-                let ctx = if kind == Kind::Copy { unsafe { (*st.head).syms_next } } else { st.head };
+                let ctx = if kind == Kind::Copy { unsafe { (*head()).syms_next } } else { head() };
                 match find_sym_hashed(ctx, name, gh, kind == Kind::Plt, Scope::Global) {
                     Some(found) => Some((found.dso, found.value())),
                     // Not found: all of it here, so that a found symbol costs one test.
@@ -340,8 +301,7 @@ fn lfs64_alias(name: &[u8]) -> Option<Def> {
 /// along the list: musl's `for (; p; p=p->next)` from some object), then its
 /// RELRO made read-only.
 #[link_section = ".text.startup.stormless"]
-pub fn reloc_all(objects: crate::load::Objects) -> Result<(), Abort> {
-    let st = state();
+pub fn reloc_all(st: &State, objects: crate::load::Objects) -> Result<(), Abort> {
     for p in objects {
         // SAFETY: p is a live Dso of the list.
         let d = unsafe { &mut *p };
@@ -349,17 +309,17 @@ pub fn reloc_all(objects: crate::load::Objects) -> Result<(), Abort> {
             let dy = d.decoded();
             let (jmprel, jmprel_size) = (d.laddr(dy.get(DT_JMPREL)), dy.get(DT_PLTRELSZ));
             if dy.get(DT_PLTREL) == DT_RELA {
-                relocs::<3>(p, jmprel, jmprel_size)?;
+                relocs::<3>(st, p, jmprel, jmprel_size)?;
             } else {
-                relocs::<2>(p, jmprel, jmprel_size)?;
+                relocs::<2>(st, p, jmprel, jmprel_size)?;
             }
-            relocs::<2>(p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
-            relocs::<3>(p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
+            relocs::<2>(st, p, d.laddr(dy.get(DT_REL)), dy.get(DT_RELSZ))?;
+            relocs::<3>(st, p, d.laddr(dy.get(DT_RELA)), dy.get(DT_RELASZ))?;
             let relr = dy.get(DT_RELR);
             if relr != 0 {
                 do_relr(d, relr, dy.get(DT_RELRSZ))?;
             }
-            if st.head != ldso_ptr() && d.relro_start != d.relro_end {
+            if head() != ldso_ptr() && d.relro_start != d.relro_end {
                 // SAFETY: the RELRO range is page-aligned and inside the mapping.
                 let r = unsafe {
                     ffi::mprotect(d.laddr(d.relro_start) as *mut _, d.relro_end - d.relro_start, 1 /* PROT_READ */)
@@ -381,9 +341,9 @@ pub fn reloc_all(objects: crate::load::Objects) -> Result<(), Abort> {
 /// the size, as musl does: its loop guard is the test, and a test here
 /// would be one more block per table.
 #[inline(always)]
-fn relocs<const STRIDE: usize>(p: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
+fn relocs<const STRIDE: usize>(st: &State, p: *mut Dso, table: usize, size: usize) -> Result<(), Abort> {
     if STRIDE != crate::arch::RELOC_STRIDE && size == 0 {
         return Ok(());
     }
-    do_relocs::<STRIDE>(p, table, size)
+    do_relocs::<STRIDE>(st, p, table, size)
 }

@@ -52,6 +52,9 @@ unsafe fn store(addr: usize, value: usize) {
     unsafe { core::ptr::write(addr as *mut usize, value) }
 }
 
+// The ELF entry point, the arch's instructions, calling `stage1`.
+arch::dlstart!(stage1);
+
 /// Entered from `_dlstart` with the kernel's initial stack pointer and the
 /// run-time address of the loader's own `_DYNAMIC`.
 ///
@@ -134,7 +137,8 @@ pub unsafe extern "C" fn stage1(sp: *mut usize, dynv: *const usize) -> ! {
 
         apply_relr(base, base + relr, relr_size);
 
-        arch::enter_stage2(base, sp)
+        // The loader is relocated: stage 2, entered once.
+        arch::enter_stage2!(crate::start::stage2, base, sp)
     }
 }
 

@@ -6,14 +6,15 @@
 //! relocated data can be hoisted above it). Stage 2b installs the builtin
 //! thread pointer. Stage 3 loads and relocates the program and its libraries
 //! and jumps to the entry point.
+use crate::debug::debug_ptr;
 use crate::dso::Dso;
-use crate::dso::{app_ptr, ldso_ptr};
 use crate::elf::*;
 use crate::load;
 use crate::mem;
 use crate::musl::{ffi, libc};
 use crate::reloc::{self, ADDEND_LIMIT};
-use crate::state::{debug_ptr, state};
+use crate::state::{app_ptr, ldso_ptr};
+use crate::state::{at_entry, head, set_head, State};
 use crate::symbols::{find_sym, Scope};
 use crate::tls;
 use core::ffi::{c_char, c_void};
@@ -127,14 +128,15 @@ const SMALL_ADDENDS: usize = 32;
 /// saved addends in this frame, which stays alive until the process exits.
 #[link_section = ".text.startup.stormless"]
 fn relocate_self<const N: usize>(rel: usize, sp: *mut usize, auxv: *mut usize) -> ! {
-    let st = state();
+    // SAFETY: stage 2, single-threaded; the loader's first borrow of its state.
+    let st = unsafe { at_entry() };
     // Written by stage 2 before stage 3 reads them: no need to zero.
     let mut addends = [core::mem::MaybeUninit::<usize>::uninit(); N];
     st.saved_addends = addends.as_mut_ptr() as *mut usize;
     st.apply_addends_to = rel;
 
-    st.head = ldso_ptr();
-    reloc::reloc_all(load::Objects::from(ldso_ptr())).ok();
+    set_head(ldso_ptr());
+    reloc::reloc_all(st, load::Objects::from(ldso_ptr())).ok();
     // SAFETY: the loader's object, live; single-threaded.
     unsafe { (*ldso_ptr()).relocated = false };
     let _keep = core::hint::black_box(&mut addends);
@@ -156,7 +158,8 @@ pub unsafe extern "C" fn dls2b(sp: *mut usize, auxv: *mut usize) -> ! {
     }
     libc::set_auxv(auxv);
     libc::set_tls_size(tls::BUILTIN_SIZE);
-    libc::set_tls_align(state().tls_align);
+    // SAFETY: stage 2b, single-threaded; stage 2's borrow has ended.
+    libc::set_tls_align(unsafe { at_entry() }.tls_align);
     if !tls::install(tls::builtin()) {
         crate::error::crash();
     }
@@ -174,7 +177,9 @@ fn cstr_at(addr: usize) -> &'static [u8] {
 /// Called once, by stage 2b.
 #[link_section = ".text.startup.stormless"]
 pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
-    let st = state();
+    // SAFETY: stage 3, single-threaded; earlier stages' borrows have ended, and
+    // this one ends before the program's entry point is called.
+    let st = unsafe { at_entry() };
     // Zeroed by musl's memset rather than inline vector stores (cheaper to
     // translate under qemu-user); the opaque size keeps it a call.
     let mut aux = core::mem::MaybeUninit::<[usize; AUX_CNT]>::uninit();
@@ -264,22 +269,22 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
         let stack = app.adopt_kernel_mapping();
         load::raise_default_stack(stack);
     } else {
-        crate::command::run(sp, aux, &mut env_preload);
+        crate::command::run(st, sp, aux, &mut env_preload);
     }
     // SAFETY: as above (the command's references have ended).
     let app = unsafe { &mut *app_ptr() };
     if app.tls.size != 0 {
         st.tls_cnt = 1;
         app.tls_id = 1;
-        tls::assign_offset(&mut app.tls, true);
-        load::link_tls(app);
+        tls::assign_offset(st, &mut app.tls, true);
+        load::link_tls(st, app);
     }
     let decoded = app.decode_dyn();
     if app.kernel_mapped {
         app.bound_tables_by_mapping(&decoded);
     }
 
-    st.head = app_ptr();
+    set_head(app_ptr());
     st.tail = app_ptr();
     st.syms_tail = app_ptr();
 
@@ -289,13 +294,13 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     load::reclaim_gaps(ldso);
     ldso.deps_loaded = true;
     if env_preload != 0 {
-        load::load_preload(cstr_at(env_preload));
+        load::load_preload(st, cstr_at(env_preload));
     }
     // During startup errors are reported and loading goes on (exit 127 below).
-    load::load_deps(app_ptr()).ok();
-    load::Objects::all().for_each(add_syms);
+    load::load_deps(st, app_ptr()).ok();
+    load::Objects::all().for_each(|p| add_syms(st, p));
 
-    attach_vdso(aux[AT_SYSINFO_EHDR]);
+    attach_vdso(st, aux[AT_SYSINFO_EHDR]);
 
     // DT_DEBUG gets the r_debug address, for debuggers that look there.
     // SAFETY: the program's object, live; single-threaded.
@@ -314,8 +319,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     // Before final relocations: these may call malloc, which may become the
     // application's own once relocated.
     // An allocation failure leaves the queue empty (reported; startup exits 127 later).
-    let _ = crate::initfini::queue_main_ctors(app_ptr());
-    tls::update_size();
+    let _ = crate::initfini::queue_main_ctors(st, app_ptr());
+    tls::update_size(st);
     let mut initial_tls = tls::builtin();
     if libc::tls_size() > tls::BUILTIN_SIZE || st.tls_align > tls::MIN_TLS_ALIGN {
         // SAFETY: plain allocation.
@@ -338,8 +343,8 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
     // The program last: its copy relocations read the libraries' relocated data.
     // The libraries (none, when none loaded: a walk after the program), then the program.
-    reloc::reloc_all(load::Objects::after(app_ptr())).ok();
-    reloc::reloc_all(load::Objects::from(app_ptr())).ok();
+    reloc::reloc_all(st, load::Objects::after(app_ptr())).ok();
+    reloc::reloc_all(st, load::Objects::from(app_ptr())).ok();
 
     // Copy the TLS images only now: they may hold relocated addresses.
     if initial_tls != tls::builtin() {
@@ -356,7 +361,10 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
     // One test for the three rare outcomes (one block under qemu-user).
     if crate::ld_debug::statistics() | crate::error::startup_failed() | st.ldd_mode {
-        crate::ld_debug::report_startup();
+        // The program, its libraries and the loader; not the kernel's vDSO,
+        // which is there or not depending on the kernel (qemu-user has none).
+        let vdso = crate::state::vdso_ptr();
+        crate::ld_debug::report_startup(load::Objects::all().filter(|&p| p != vdso).count());
         if crate::error::startup_failed() {
             crate::error::exit(127);
         }
@@ -367,10 +375,10 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 
     // SAFETY: musl's globals.
     unsafe {
-        if find_sym(st.head, b"malloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+        if find_sym(head(), b"malloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
             *core::ptr::addr_of_mut!(ffi::__malloc_replaced) = 1;
         }
-        if find_sym(st.head, b"aligned_alloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
+        if find_sym(head(), b"aligned_alloc", true, Scope::Global).map(|d| d.dso) != Some(ldso_ptr()) {
             *core::ptr::addr_of_mut!(ffi::__aligned_alloc_replaced) = 1;
         }
     }
@@ -380,7 +388,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
     // SAFETY: r_debug and the loader's object are live statics; single-threaded.
     unsafe {
         (*d).ver = 1;
-        (*d).head = st.head as *mut c_void;
+        (*d).head = head() as *mut c_void;
         (*d).base = (*ldso_ptr()).base as *mut c_void;
         (*d).state = 0; // RT_CONSISTENT
     }
@@ -395,8 +403,7 @@ pub unsafe extern "C" fn dls3(sp: *mut usize, auxv: *mut usize) -> ! {
 }
 
 /// musl's `add_syms`: append to the global symbol chain.
-pub fn add_syms(p: *mut Dso) {
-    let st = state();
+pub fn add_syms(st: &mut State, p: *mut Dso) {
     // SAFETY: live Dsos.
     unsafe {
         if (*p).syms_next.is_null() && st.syms_tail != p {

@@ -13,27 +13,11 @@
 #![allow(clippy::macro_metavars_in_unsafe)]
 
 use crate::dso::Dso;
+use crate::dso::TableState;
 use crate::elf::{PT_LOAD, PT_NOTE};
-use crate::load;
 use crate::mem;
 use stormless_elf::note::{NoteAlign, Notes};
 use stormless_ldcache::{Cursor, Items, Table, NOTE_OWNER, NOTE_TYPE};
-
-/// What is known of an object's own table, so that it is validated only once
-/// and its note found only once.
-#[derive(Clone, Copy)]
-pub enum TableState {
-    NotLookedFor,
-    /// No note, or one that could not be decoded.
-    Unusable,
-    /// The validated descriptor, and where the next lookup in it starts (the
-    /// loader asks for an object's names one after another: resuming after
-    /// the previous hit makes them one pass over a sorted table).
-    Usable {
-        desc: &'static [u8],
-        cursor: Cursor,
-    },
-}
 
 /// The descriptor of `d`'s resolution note, if it has one inside its mapped
 /// file data. A note outside every `PT_LOAD`'s file bytes is not read: those
@@ -86,8 +70,8 @@ fn validate(d: &Dso) -> TableState {
         Ok((_, cursor)) => TableState::Usable { desc, cursor },
         Err(e) => {
             if crate::ld_debug::libs() {
-                let why = load::name_z(e.message().as_bytes());
-                crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, load::z_ptr(&why));
+                let why = crate::ld_debug::name_z(e.message().as_bytes());
+                crate::debug_libs!(" ignoring the resolution table of %s: %s", d.name, crate::ld_debug::z_ptr(&why));
             }
             TableState::Unusable
         }

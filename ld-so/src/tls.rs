@@ -7,7 +7,7 @@ use crate::arch;
 use crate::dso::Dso;
 use crate::musl::probed as p;
 use crate::musl::{ffi, libc};
-use crate::state::state;
+use crate::state::State;
 use alloc::vec::Vec;
 
 pub const TLS_ABOVE_TP: bool = p::TLS_ABOVE_TP != 0;
@@ -15,42 +15,7 @@ pub const GAP_ABOVE_TP: usize = p::GAP_ABOVE_TP;
 pub const DTP_OFFSET: usize = p::DTP_OFFSET;
 pub const TLSDESC_BACKWARDS: bool = arch::TLSDESC_BACKWARDS;
 
-/// `alignof(struct pthread)`: a literal for `repr(align)`, checked against the
-/// probe in `musl.rs`.
-#[cfg(target_pointer_width = "64")]
-pub const PTHREAD_ALIGN: usize = 8;
-#[cfg(target_pointer_width = "32")]
-pub const PTHREAD_ALIGN: usize = 4;
-
-#[cfg_attr(target_pointer_width = "64", repr(C, align(8)))]
-#[cfg_attr(target_pointer_width = "32", repr(C, align(4)))]
-struct PthreadSpace([u8; p::PTHREAD_SIZE]);
-
-/// musl's `struct builtin_tls { char c; struct pthread pt; void *space[16]; }`.
-#[repr(C)]
-pub struct BuiltinTls {
-    c: u8,
-    pt: PthreadSpace,
-    space: [usize; 16],
-}
-
-/// musl's MIN_TLS_ALIGN: `offsetof(struct builtin_tls, pt)`.
-pub const MIN_TLS_ALIGN: usize = core::mem::offset_of!(BuiltinTls, pt);
-
-pub struct BuiltinCell(core::cell::UnsafeCell<BuiltinTls>);
-// SAFETY: used by the main thread during startup only, then owned by it as its TLS.
-unsafe impl Sync for BuiltinCell {}
-pub static BUILTIN_TLS: BuiltinCell = BuiltinCell(core::cell::UnsafeCell::new(BuiltinTls {
-    c: 0,
-    pt: PthreadSpace([0; p::PTHREAD_SIZE]),
-    space: [0; 16],
-}));
-
-pub fn builtin() -> *mut u8 {
-    BUILTIN_TLS.0.get() as *mut u8
-}
-
-pub const BUILTIN_SIZE: usize = core::mem::size_of::<BuiltinTls>();
+pub use crate::musl::{builtin, BUILTIN_SIZE, MIN_TLS_ALIGN};
 
 /// musl's MAXP2.
 pub fn maxp2(a: usize, b: usize) -> usize {
@@ -69,8 +34,7 @@ pub fn tpoff(value: usize, offset: usize, addend: usize) -> usize {
 
 /// Place a module's static TLS after those already placed (musl's code in
 /// `load_library`, and for the main program in `__dls3`).
-pub fn assign_offset(tls: &mut crate::musl::TlsModule, is_main: bool) {
-    let st = state();
+pub fn assign_offset(st: &mut State, tls: &mut crate::musl::TlsModule, is_main: bool) {
     let image = tls.image as usize;
     let align = tls.align.max(1);
     if TLS_ABOVE_TP {
@@ -93,8 +57,7 @@ pub fn assign_offset(tls: &mut crate::musl::TlsModule, is_main: bool) {
 }
 
 /// musl's `update_tls_size`.
-pub fn update_size() {
-    let st = state();
+pub fn update_size(st: &State) {
     libc::set_tls_cnt(st.tls_cnt);
     libc::set_tls_align(st.tls_align);
     let w = core::mem::size_of::<usize>();
@@ -143,8 +106,7 @@ pub fn install(mem: *mut u8) -> bool {
 /// enlarged dtv and a copy of the TLS image, so that `install_new_tls` cannot
 /// fail once the library is committed (musl allocates them with the dso).
 /// False when the memory cannot be had.
-pub fn reserve_thread_tls(d: &mut Dso) -> bool {
-    let st = state();
+pub fn reserve_thread_tls(st: &State, d: &mut Dso) -> bool {
     let w = core::mem::size_of::<usize>();
     let threads = libc::threads_minus_1() as usize + 1;
     // After this library is counted: tls_cnt + 1 modules, plus dtv[0].
@@ -167,8 +129,7 @@ pub fn reserve_thread_tls(d: &mut Dso) -> bool {
 }
 
 /// Add a module's TLS image to the list `__copy_tls` and `pthread_create` walk.
-pub fn link_tls(d: &mut Dso) {
-    let st = state();
+pub fn link_tls(st: &mut State, d: &mut Dso) {
     let m = &mut d.tls as *mut crate::musl::TlsModule;
     if st.tls_tail.is_null() {
         libc::set_tls_head(m);

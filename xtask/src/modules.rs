@@ -1,25 +1,14 @@
 //! The import graph of the loader's modules (`ld-so/src`), for the restructuring's rule that
-//! ld-so has no module cycle (docs/loader.md). A module is a top-level file or directory of
-//! `ld-so/src` (`load.rs` and `load/` are `load`); it depends on another when its source names
+//! ld-so has no module cycle (docs/loader.md, "Layers"). A module is a top-level file or directory
+//! of `ld-so/src` (`load.rs` and `load/` are `load`); it depends on another when its source names
 //! `crate::<other>` outside a comment. The graph's strongly connected components of more than one
-//! module are its cycles.
-//!
-//! Until the state rework lands, the suite holds a ratchet rather than the rule: the one cycle
-//! there is may not grow beyond [`KNOWN_CYCLE`] and no second cycle may appear. When the cycle is
-//! gone, empty [`KNOWN_CYCLE`] and the test becomes the rule itself.
+//! module are its cycles, and the suite holds that there are none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-
-/// The cycle measured on 2026-12-06 (docs/loader.md, "Known debt"): every module here imports,
-/// directly or not, every other, `state` among them.
-pub const KNOWN_CYCLE: &[&str] = &[
-    "arch", "command", "debug", "dso", "elf", "error", "initfini", "ld_debug", "load", "musl", "ptrlist", "reloc",
-    "stage1", "start", "state", "symbols", "table", "tls",
-];
 
 /// Each module of `src` and the modules it names.
 pub fn graph(src: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
@@ -155,16 +144,13 @@ mod tests {
         assert_eq!(found, ["dso", "ld_debug"]);
     }
 
-    /// The ratchet on ld-so itself: no cycle beyond the known one (see the module comment).
+    /// The rule on ld-so itself: its modules import each other without a cycle.
     #[test]
-    fn ld_so_cycles_do_not_grow() {
+    fn ld_so_has_no_module_cycle() {
         let src = stormless_trees::workspace_root().join("ld-so/src");
         let graph = graph(&src).unwrap();
         assert!(graph.len() > 20, "read {} modules from {}", graph.len(), src.display());
-        let known: BTreeSet<String> = KNOWN_CYCLE.iter().map(|s| s.to_string()).collect();
-        for cycle in cycles(&graph) {
-            let new: Vec<&String> = cycle.difference(&known).collect();
-            assert!(new.is_empty(), "ld-so modules joined an import cycle: {new:?} (cycle: {cycle:?})");
-        }
+        let found = cycles(&graph);
+        assert!(found.is_empty(), "ld-so modules import each other in a cycle: {found:?}");
     }
 }

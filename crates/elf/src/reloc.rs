@@ -5,6 +5,46 @@ use crate::error::Error;
 use crate::header::Class;
 use crate::read::{bytes_at, u32_at, u64_at, word_at};
 
+/// What a relocation does, independent of the architecture: the loader maps each arch's
+/// type numbers (below) onto these (`arch/<arch>.rs` in ld-so, musl's `arch/*/reloc.h`). Fieldless (an
+/// unknown type is reported from `r_info`), so that each arch's mapping
+/// compiles to a small table lookup rather than a compare tree.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Kind {
+    None,
+    /// S + A
+    Symbolic,
+    /// GOT entry: S
+    Got,
+    /// PLT slot: S
+    Plt,
+    /// S + A − P, 32 bits
+    Offset32,
+    /// B + A
+    Relative,
+    /// copy the symbol's bytes
+    Copy,
+    DtpMod,
+    DtpOff,
+    TpOff,
+    TlsDesc,
+    Unknown,
+}
+
+impl Kind {
+    /// Symbolic, Got and Plt: the symbol's address plus the addend, written as
+    /// a word — nearly every symbolic relocation. One compare (the three are
+    /// consecutive), so that relocation takes them without the jump table,
+    /// an indirect branch qemu-user resolves through a helper call each time.
+    #[inline(always)]
+    pub fn writes_symbol_address(self) -> bool {
+        (self as u8).wrapping_sub(Kind::Symbolic as u8) <= Kind::Plt as u8 - Kind::Symbolic as u8
+    }
+}
+
+const _: () = assert!(Kind::Got as u8 == Kind::Symbolic as u8 + 1 && Kind::Plt as u8 == Kind::Symbolic as u8 + 2);
+
 /// x86_64 relocation types (`R_X86_64_*` in `<elf.h>`).
 pub mod x86_64 {
     pub const NONE: u32 = 0;

@@ -1,25 +1,33 @@
 //! aarch64: AAPCS64, RELA relocations, TLS above the thread pointer (tpidr_el0).
 use super::Arch;
-use crate::reloc::Kind;
+use super::Kind;
 use core::arch::asm;
 
 pub struct Native;
 
-// The entry point (musl's crt_arch.h): clear fp and lr; &_DYNAMIC by adrp/add.
-entry_point!(
-    ".type _dlstart,%function",
-    "_dlstart:",
-    "    mov x29, #0",
-    "    mov x30, #0",
-    "    mov x0, sp",
-    ".weak _DYNAMIC",
-    ".hidden _DYNAMIC",
-    "    adrp x1, _DYNAMIC",
-    "    add x1, x1, #:lo12:_DYNAMIC",
-    "    and sp, x0, #-16",
-    "    bl {stage1}",
-    "    brk #0",
-);
+/// `_dlstart` with these instructions, handing over to `$stage1`.
+///
+/// The entry point (musl's crt_arch.h): clear fp and lr; &_DYNAMIC by adrp/add.
+macro_rules! dlstart {
+    ($stage1:path) => {
+        $crate::arch::entry_point!(
+            $stage1;
+            ".type _dlstart,%function",
+            "_dlstart:",
+            "    mov x29, #0",
+            "    mov x30, #0",
+            "    mov x0, sp",
+            ".weak _DYNAMIC",
+            ".hidden _DYNAMIC",
+            "    adrp x1, _DYNAMIC",
+            "    add x1, x1, #:lo12:_DYNAMIC",
+            "    and sp, x0, #-16",
+            "    bl {stage1}",
+            "    brk #0",
+        );
+    };
+}
+pub(crate) use dlstart;
 
 impl Arch for Native {
     const MUSL: stormless_elf::arch::MuslArch = stormless_elf::arch::AARCH64;
@@ -68,26 +76,27 @@ impl Arch for Native {
         unsafe { asm!("brk #1000", options(noreturn, nomem, nostack)) }
     }
 
-    /// The address by adrp/add.
-    #[inline(always)]
-    unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
-        // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
-        unsafe {
-            asm!(
-                "adrp x16, {stage2}",
-                "add x16, x16, :lo12:{stage2}",
-                "blr x16",
-                "brk #0",
-                stage2 = sym crate::start::stage2,
-                in("x0") base,
-                in("x1") sp,
-                options(noreturn)
-            )
-        }
-    }
-
     unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
         // SAFETY: forwarded contract.
         unsafe { asm!("mov sp, {1}", "br {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
     }
 }
+
+/// Call `$stage2($base, $sp)` through its PC-relative address, by adrp/add (see
+/// `arch::enter_stage2!`'s contract in `arch/mod.rs`). Expands to an `asm!`
+/// that never returns, for an `unsafe` block of the caller.
+macro_rules! enter_stage2 {
+    ($stage2:path, $base:expr, $sp:expr) => {
+        core::arch::asm!(
+            "adrp x16, {stage2}",
+            "add x16, x16, :lo12:{stage2}",
+            "blr x16",
+            "brk #0",
+            stage2 = sym $stage2,
+            in("x0") $base,
+            in("x1") $sp,
+            options(noreturn)
+        )
+    };
+}
+pub(crate) use enter_stage2;

@@ -2,31 +2,39 @@
 //! above the thread pointer. musl is Thumb-2 and this code is ARM; the two
 //! interwork through `bl`/`blx` as the ABI guarantees.
 use super::Arch;
-use crate::reloc::Kind;
+use super::Kind;
 use core::arch::asm;
 
 pub struct Native;
 
-// The entry point (musl's crt_arch.h): clear fp and lr; &_DYNAMIC from a
-// PC-relative literal (in ARM state the pc reads 8 bytes ahead, which is
-// where label 2 sits).
-entry_point!(
-    ".arm",
-    ".type _dlstart,%function",
-    "_dlstart:",
-    "    mov fp, #0",
-    "    mov lr, #0",
-    "    ldr r1, 1f",
-    "    add r1, pc, r1",
-    "    mov r0, sp",
-    "2:  bic sp, sp, #15",
-    "    bl {stage1}",
-    "    udf #0",
-    ".weak _DYNAMIC",
-    ".hidden _DYNAMIC",
-    ".align 2",
-    "1:  .word _DYNAMIC-2b",
-);
+/// `_dlstart` with these instructions, handing over to `$stage1`.
+///
+/// The entry point (musl's crt_arch.h): clear fp and lr; &_DYNAMIC from a
+/// PC-relative literal (in ARM state the pc reads 8 bytes ahead, which is
+/// where label 2 sits).
+macro_rules! dlstart {
+    ($stage1:path) => {
+        $crate::arch::entry_point!(
+            $stage1;
+            ".arm",
+            ".type _dlstart,%function",
+            "_dlstart:",
+            "    mov fp, #0",
+            "    mov lr, #0",
+            "    ldr r1, 1f",
+            "    add r1, pc, r1",
+            "    mov r0, sp",
+            "2:  bic sp, sp, #15",
+            "    bl {stage1}",
+            "    udf #0",
+            ".weak _DYNAMIC",
+            ".hidden _DYNAMIC",
+            ".align 2",
+            "1:  .word _DYNAMIC-2b",
+        );
+    };
+}
+pub(crate) use dlstart;
 
 impl Arch for Native {
     const MUSL: stormless_elf::arch::MuslArch = stormless_elf::arch::ARMHF;
@@ -74,29 +82,30 @@ impl Arch for Native {
         unsafe { asm!("udf #0", options(noreturn, nomem, nostack)) }
     }
 
-    /// The address from a PC-relative literal (`adr` cannot reach another
-    /// section reliably).
-    #[inline(always)]
-    unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
-        // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
-        unsafe {
-            asm!(
-                "ldr r12, 1f",
-                "2: add r12, pc, r12",
-                "blx r12",
-                "udf #0",
-                ".align 2",
-                "1: .word {stage2} - 2b - 8",
-                stage2 = sym crate::start::stage2,
-                in("r0") base,
-                in("r1") sp,
-                options(noreturn)
-            )
-        }
-    }
-
     unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
         // SAFETY: forwarded contract.
         unsafe { asm!("mov sp, {1}", "bx {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
     }
 }
+
+/// Call `$stage2($base, $sp)` through its PC-relative address, from a
+/// PC-relative literal (`adr` cannot reach another section reliably) (see
+/// `arch::enter_stage2!`'s contract in `arch/mod.rs`). Expands to an `asm!`
+/// that never returns, for an `unsafe` block of the caller.
+macro_rules! enter_stage2 {
+    ($stage2:path, $base:expr, $sp:expr) => {
+        core::arch::asm!(
+            "ldr r12, 1f",
+            "2: add r12, pc, r12",
+            "blx r12",
+            "udf #0",
+            ".align 2",
+            "1: .word {stage2} - 2b - 8",
+            stage2 = sym $stage2,
+            in("r0") $base,
+            in("r1") $sp,
+            options(noreturn)
+        )
+    };
+}
+pub(crate) use enter_stage2;

@@ -3,12 +3,21 @@
 //!
 //! The contract is the trait [`Arch`]: each arch module defines a unit type
 //! `Native` implementing it, and the compiler holds every port to the whole
-//! list. Besides the trait, a module provides one item no trait can carry:
+//! list. Besides the trait, a module provides two macros, for what no trait
+//! can carry (assembly naming a function by symbol). The arch supplies the
+//! instructions, the caller names the function, so the arch module depends on
+//! no loader module:
 //!
-//! - `_dlstart` (global asm, through `entry_point!`): the ELF entry point of
-//!   `libc.so` run as a program interpreter. It clears the frame pointer (and
-//!   the link register), passes the kernel's stack pointer and `&_DYNAMIC`,
-//!   computed PC-relatively, to `stage1::stage1`, and aligns the stack.
+//! - `dlstart!(stage1)` (global asm, through `entry_point!`): `_dlstart`, the
+//!   ELF entry point of `libc.so` run as a program interpreter. It clears the
+//!   frame pointer (and the link register), passes the kernel's stack pointer
+//!   and `&_DYNAMIC`, computed PC-relatively, to `stage1`, and aligns the
+//!   stack. Expanded in `stage1.rs`.
+//! - `enter_stage2!(stage2, base, sp)`: call `stage2(base, sp)` through an
+//!   address taken PC-relatively, as musl's GETFUNCSYM: no GOT entry is read
+//!   (nothing but the relative relocations is applied yet), and the compiler
+//!   cannot move loads of relocated data above the call. Only stage 1, after
+//!   relocating the loader, expands it (inside an `unsafe` block).
 //!
 //! Generic code uses the free items below (`arch::reloc_kind`,
 //! `arch::R_RELATIVE`, …), which forward to `Native` and compile to exactly
@@ -17,9 +26,9 @@
 //! `reloc_kind_by_run!`. What ELF and musl call an arch (machine number,
 //! `armhf`) comes from `stormless_elf::arch`, as for the tools.
 
-use crate::reloc::Kind;
 use core::ffi::CStr;
 use stormless_elf::arch::MuslArch;
+pub use stormless_elf::reloc::Kind;
 
 /// What one CPU architecture provides to the loader.
 pub trait Arch {
@@ -69,15 +78,6 @@ pub trait Arch {
     /// Stop the process on the spot, touching no memory.
     fn trap() -> !;
 
-    /// Call stage 2 (`start::stage2(base, sp)`) through an address taken
-    /// PC-relatively, as musl's GETFUNCSYM: no GOT entry is read (nothing
-    /// but the relative relocations is applied yet), and the compiler cannot
-    /// move loads of relocated data above the call.
-    ///
-    /// # Safety
-    /// Only stage 1 may call this, after relocating the loader.
-    unsafe fn enter_stage2(base: usize, sp: *mut usize) -> !;
-
     /// Jump to the program's entry point with the stack pointer at `sp`
     /// (musl's CRTJMP).
     ///
@@ -89,19 +89,21 @@ pub trait Arch {
 
 /// `_dlstart`, the entry point: `global_asm!` of the arch's instructions in
 /// the startup section (with the other startup code, lib.rs: one run of
-/// pages), handing over to `stage1::stage1` as `{stage1}`.
+/// pages), handing over to `$stage1` as `{stage1}`. Each arch's `dlstart!`
+/// expands this with its instructions.
 macro_rules! entry_point {
-    ($($line:literal,)* $(options($($option:ident),*))?) => {
+    ($stage1:path; $($line:literal,)* $(options($($option:ident),*))?) => {
         core::arch::global_asm!(
             ".section .text.startup.stormless,\"ax\",%progbits",
             ".globl _dlstart",
             $($line,)*
             ".size _dlstart, . - _dlstart",
-            stage1 = sym crate::stage1::stage1,
+            stage1 = sym $stage1,
             $(options($($option),*))?
         );
     };
 }
+pub(crate) use entry_point;
 
 /// The choices aarch64 and armv7 share, as `Arch` items. They were measured
 /// under qemu-user, where these ports run: no prefetching ahead in the
@@ -148,16 +150,22 @@ macro_rules! reloc_kind_by_run {
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 use x86_64::Native;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_64::{dlstart, enter_stage2};
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "aarch64")]
 use aarch64::Native;
+#[cfg(target_arch = "aarch64")]
+pub(crate) use aarch64::{dlstart, enter_stage2};
 
 #[cfg(target_arch = "arm")]
 mod arm;
 #[cfg(target_arch = "arm")]
 use arm::Native;
+#[cfg(target_arch = "arm")]
+pub(crate) use arm::{dlstart, enter_stage2};
 
 // The free names generic code uses, each the arch's own item.
 
@@ -194,14 +202,6 @@ pub fn thread_pointer() -> usize {
 #[inline(always)]
 pub fn trap() -> ! {
     Native::trap()
-}
-
-/// # Safety
-/// As [`Arch::enter_stage2`].
-#[inline(always)]
-pub unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
-    // SAFETY: forwarded contract.
-    unsafe { Native::enter_stage2(base, sp) }
 }
 
 /// # Safety

@@ -1,25 +1,33 @@
 //! x86_64: SysV ABI, RELA relocations, TLS below the thread pointer (%fs).
 use super::Arch;
-use crate::reloc::Kind;
+use super::Kind;
 use core::arch::asm;
 
 pub struct Native;
 
-// The entry point (musl's crt_arch.h). No `.type`: musl's x86_64 crt_arch.h
-// gives none, and the exported symbol's type is part of the ABI (NOTYPE here,
-// FUNC on aarch64 and arm).
-entry_point!(
-    "_dlstart:",
-    "    xor %rbp, %rbp",
-    "    mov %rsp, %rdi",
-    ".weak _DYNAMIC",
-    ".hidden _DYNAMIC",
-    "    lea _DYNAMIC(%rip), %rsi",
-    "    and $-16, %rsp",
-    "    call {stage1}",
-    "    hlt",
-    options(att_syntax)
-);
+/// `_dlstart` with these instructions, handing over to `$stage1`.
+///
+/// The entry point (musl's crt_arch.h). No `.type`: musl's x86_64 crt_arch.h
+/// gives none, and the exported symbol's type is part of the ABI (NOTYPE here,
+/// FUNC on aarch64 and arm).
+macro_rules! dlstart {
+    ($stage1:path) => {
+        $crate::arch::entry_point!(
+            $stage1;
+            "_dlstart:",
+            "    xor %rbp, %rbp",
+            "    mov %rsp, %rdi",
+            ".weak _DYNAMIC",
+            ".hidden _DYNAMIC",
+            "    lea _DYNAMIC(%rip), %rsi",
+            "    and $-16, %rsp",
+            "    call {stage1}",
+            "    hlt",
+            options(att_syntax)
+        );
+    };
+}
+pub(crate) use dlstart;
 
 impl Arch for Native {
     const MUSL: stormless_elf::arch::MuslArch = stormless_elf::arch::X86_64;
@@ -80,24 +88,26 @@ impl Arch for Native {
         unsafe { asm!("ud2", options(noreturn, nomem, nostack)) }
     }
 
-    #[inline(always)]
-    unsafe fn enter_stage2(base: usize, sp: *mut usize) -> ! {
-        // SAFETY: stage2 is an `extern "C" fn(usize, *mut usize) -> !` in this object.
-        unsafe {
-            asm!(
-                "lea {stage2}(%rip), %rax",
-                "call *%rax",
-                "ud2",
-                stage2 = sym crate::start::stage2,
-                in("rdi") base,
-                in("rsi") sp,
-                options(noreturn, att_syntax)
-            )
-        }
-    }
-
     unsafe fn jump_to_entry(entry: usize, sp: *mut usize) -> ! {
         // SAFETY: forwarded contract.
         unsafe { asm!("mov rsp, {1}", "jmp {0}", in(reg) entry, in(reg) sp, options(noreturn)) }
     }
 }
+
+/// Call `$stage2($base, $sp)` through its PC-relative address (see
+/// `arch::enter_stage2!`'s contract in `arch/mod.rs`). Expands to an `asm!`
+/// that never returns, for an `unsafe` block of the caller.
+macro_rules! enter_stage2 {
+    ($stage2:path, $base:expr, $sp:expr) => {
+        core::arch::asm!(
+            "lea {stage2}(%rip), %rax",
+            "call *%rax",
+            "ud2",
+            stage2 = sym $stage2,
+            in("rdi") $base,
+            in("rsi") $sp,
+            options(noreturn, att_syntax)
+        )
+    };
+}
+pub(crate) use enter_stage2;

@@ -6,7 +6,7 @@ use crate::dso::Dso;
 use crate::elf::DT_NEEDED;
 use crate::error::Abort;
 use crate::load::load_library;
-use crate::state::state;
+use crate::state::{head, head_link, State};
 
 /// A walk along the list of loaded objects (`Dso::next`), yielding each
 /// object's pointer. Each link is read only when the object it points to is
@@ -26,7 +26,7 @@ impl Objects {
     /// The whole list, from the main program.
     #[inline(always)]
     pub fn all() -> Objects {
-        Objects { link: &raw const state().head }
+        Objects { link: head_link() }
     }
 
     /// The object `p` of the list, then the objects after it (those appended
@@ -36,7 +36,7 @@ impl Objects {
     pub fn from(p: *mut Dso) -> Objects {
         // SAFETY: p is a live object of the list; so is its predecessor.
         let prev = unsafe { (*p).prev };
-        debug_assert!(!prev.is_null() || p == state().head, "Objects::from an object not on the list");
+        debug_assert!(!prev.is_null() || p == head(), "Objects::from an object not on the list");
         if prev.is_null() {
             Objects::all()
         } else {
@@ -70,8 +70,7 @@ impl Iterator for Objects {
 }
 
 /// Append `p` to the list of loaded objects.
-pub fn append(p: *mut Dso) {
-    let st = state();
+pub fn append(st: &mut State, p: *mut Dso) {
     // SAFETY: tail and p are live Dsos.
     unsafe {
         (*st.tail).next = p;
@@ -82,8 +81,7 @@ pub fn append(p: *mut Dso) {
 
 /// musl's `load_direct_deps`.
 #[link_section = ".text.startup.stormless"]
-pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
-    let st = state();
+pub fn load_direct_deps(st: &mut State, p: *mut Dso) -> Result<(), Abort> {
     // SAFETY: p is a live Dso; startup or the dlopen lock keeps others from it.
     let d = unsafe { &mut *p };
     if d.deps_loaded {
@@ -92,7 +90,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
     // One allocation of the exact size, as musl's calloc(cnt+1): growing the
     // vector would touch more malloc size classes (and cost mmap calls). Up to
     // two entries stay inline, as musl's builtin_deps: no malloc at all.
-    let is_head = p == st.head;
+    let is_head = p == head();
     let preloads = if is_head { Objects::after(p).count() } else { 0 };
     let needed = d.dynamic().filter(|&(t, _)| t == DT_NEEDED).count();
     let total = preloads + needed;
@@ -118,7 +116,7 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
             continue;
         }
         let name = d.string(off);
-        let dep = load_library(name, p);
+        let dep = load_library(st, name, p);
         if dep.is_null() {
             crate::error::loading_dependency(name.as_ptr(), d.name);
             if let Err(abort) = crate::error::stop_at_runtime() {
@@ -141,14 +139,14 @@ pub fn load_direct_deps(p: *mut Dso) -> Result<(), Abort> {
 
 /// musl's `load_deps`: every object from `p` to the end of the list.
 #[link_section = ".text.startup.stormless"]
-pub fn load_deps(p: *mut Dso) -> Result<(), Abort> {
+pub fn load_deps(st: &mut State, p: *mut Dso) -> Result<(), Abort> {
     // SAFETY: p is a live Dso.
     if unsafe { (*p).deps_loaded } {
         return Ok(());
     }
     // The walk sees the objects each step appends: musl's breadth-first load.
     for p in Objects::from(p) {
-        load_direct_deps(p)?;
+        load_direct_deps(st, p)?;
     }
     Ok(())
 }
@@ -194,9 +192,9 @@ pub fn extend_bfs_deps(p: *mut Dso) -> Result<(), Abort> {
 }
 
 /// musl's `load_preload`: names separated by spaces or colons.
-pub fn load_preload(list: &[u8]) {
+pub fn load_preload(st: &mut State, list: &[u8]) {
     // C's isspace: space, \t, \n, \v, \f, \r.
     for name in list.split(|b| b" \t\n\x0b\x0c\r:".contains(b)).filter(|n| !n.is_empty()) {
-        load_library(name, core::ptr::null_mut());
+        load_library(st, name, core::ptr::null_mut());
     }
 }

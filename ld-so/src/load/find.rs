@@ -9,13 +9,14 @@
 
 use super::deps::Objects;
 use super::map::read_all;
-use super::names::{name_z, z_ptr};
-use crate::dso::{ldso_ptr, Dso, Rpath};
+use crate::dso::{Dso, Rpath};
 use crate::elf::DT_RUNPATH;
 use crate::heap;
+use crate::ld_debug::{name_z, z_ptr};
 use crate::mem;
 use crate::musl::{ffi, libc};
-use crate::state::state;
+use crate::state::ldso_ptr;
+use crate::state::{head, State};
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int};
 use stormless_ldcache::Items;
@@ -29,6 +30,7 @@ const ENOMEM: c_int = 12;
 /// The search's environment in the loader: real opens, the live object list.
 /// The pathname that opened is copied into `found`.
 pub struct LoaderSearch<'f> {
+    pub st: &'f mut State,
     pub found: &'f mut Vec<u8>,
 }
 
@@ -45,7 +47,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn loaded_by_short_name(&mut self, name: &[u8]) -> Option<*mut Dso> {
-        let found = Objects::after(state().head).find(|&p| {
+        let found = Objects::after(head()).find(|&p| {
             // SAFETY: p is a live Dso of the list.
             let d = unsafe { &*p };
             // SAFETY: a short name points into the object's own NUL-terminated name.
@@ -58,7 +60,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn ld_library_path(&mut self) -> Option<&'static [u8]> {
-        let env_path = state().env_path;
+        let env_path = self.st.env_path;
         // SAFETY: env_path is a C string from the environment or argv.
         (env_path != 0).then(|| unsafe { mem::cstr(env_path) })
     }
@@ -100,7 +102,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     }
 
     fn sys_path(&mut self) -> &'static [u8] {
-        sys_path()
+        sys_path(self.st)
     }
 
     fn open(&mut self, path_z: &[u8], source: Source<*mut Dso>) -> Result<c_int, i32> {
@@ -207,11 +209,8 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
     let secure = libc::secure() != 0;
     let mut link = [0u8; search::LOAD_LIBRARY_BUF_SIZE];
     let exe_link = (p.kernel_mapped && search::needs_exe_link(orig, secure)).then(|| read_exe_link(&mut link));
-    let origin = match exe_link {
-        Some(result) => search::Origin::from_exe_readlink(result.map(|n| &link[..n])),
-        None if p.kernel_mapped => search::Origin::ExeLinkUnavailable,
-        None => search::Origin::ObjectName(p.name_bytes()),
-    };
+    let exe_link = exe_link.map(|result| result.map(|n| &link[..n]));
+    let origin = search::Origin::of_object(p.kernel_mapped, exe_link, || p.name_bytes());
     match search::expand_rpath(Some(orig), origin, secure) {
         // Verbatim is `orig` itself: point at it, as musl does.
         search::Expanded::Verbatim(_) => {
@@ -235,14 +234,13 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
 }
 
 /// The system search path, read once (musl's `sys_path`), searched in place.
-fn sys_path() -> &'static [u8] {
-    let st = state();
+fn sys_path(st: &mut State) -> &'static [u8] {
     if st.sys_path.is_none() {
         // SAFETY: the loader's object, live; its name is set once at startup.
         let ldso_name = unsafe { (*ldso_ptr()).name_bytes() };
-        st.sys_path = Some(read_sys_path(ldso_name));
+        st.sys_path = Some(read_sys_path(ldso_name).leak());
     }
-    st.sys_path.as_deref().unwrap_or_default()
+    st.sys_path.unwrap_or_default()
 }
 
 /// `<prefix>/etc/ld-musl-<arch>.path`, or musl's default when it is absent.

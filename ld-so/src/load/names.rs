@@ -1,10 +1,8 @@
-//! Names of loaded objects: the owned, NUL-terminated copy each `Dso` keeps,
-//! its short name (what a search matches), and NUL-terminated copies of byte
-//! strings for `%s` in `LD_DEBUG` and `ldd` lines.
+//! Names of loaded objects: the owned, NUL-terminated copy each `Dso` keeps
+//! and its short name (what a search matches).
 use crate::heap;
 use crate::mem;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 /// A loaded object's name: the bytes and a NUL in one exact allocation (a
 /// growing vector would take more heap, and at times one more mmap, than
@@ -24,16 +22,6 @@ pub unsafe fn free_owned_name(name: *const u8) {
         let len = mem::cstr(name as usize).len() + 1;
         drop(Box::from_raw(core::ptr::slice_from_raw_parts_mut(name as *mut u8, len)));
     }
-}
-
-/// `name` and a NUL, to print with `%s`; None when there is no memory for it.
-pub fn name_z(name: &[u8]) -> Option<Vec<u8>> {
-    heap::copy_z(name).ok()
-}
-
-/// What a [`name_z`] result prints as: the name, or `?` when it could not be copied.
-pub fn z_ptr(z: &Option<Vec<u8>>) -> *const u8 {
-    z.as_ref().map_or(c"?".as_ptr().cast(), |v| v.as_ptr())
 }
 
 /// The file name part of a NUL-terminated pathname, pointing into it: the

@@ -1,9 +1,9 @@
 //! DT_RELR (packed relative relocations) of the objects the loader maps.
-use crate::dso::ldso_ptr;
 use crate::dso::Dso;
 use crate::elf::WORD;
 use crate::error::{self, Abort};
 use crate::mem;
+use crate::state::ldso_ptr;
 
 /// DT_RELR for objects other than the loader (stage 1 did the loader's): the
 /// format of `stage1::apply_relr`, with every word it names checked against

@@ -2,7 +2,7 @@
 //! thread's `sysinfo` (AT_SYSINFO).
 use crate::elf::*;
 use crate::mem;
-use crate::state::state;
+use crate::state::State;
 
 /// `__pthread_self()->sysinfo = __sysinfo`.
 pub fn set_self_sysinfo(v: usize) {
@@ -11,12 +11,11 @@ pub fn set_self_sysinfo(v: usize) {
 }
 
 /// The kernel's vDSO, attached last so it is not part of the global namespace.
-pub fn attach_vdso(base: usize) {
-    let st = state();
+pub fn attach_vdso(st: &mut State, base: usize) {
     if base == 0 {
         return;
     }
-    let vp = crate::dso::vdso_ptr();
+    let vp = crate::state::vdso_ptr();
     // SAFETY: startup, single-threaded: the only reference to the vDSO's object.
     let v = unsafe { &mut *vp };
     // SAFETY: the kernel maps the vDSO image, headers included.
