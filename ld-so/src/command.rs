@@ -6,8 +6,7 @@ use crate::elf::*;
 use crate::load;
 use crate::mem;
 use crate::musl::ffi;
-use crate::state::State;
-use crate::state::{app_ptr, ldso_ptr};
+use crate::state::{app_ptr, ldso_ptr, State};
 use core::cell::Cell;
 use core::ffi::{c_char, c_void};
 
@@ -28,7 +27,7 @@ fn bytes(p: *mut c_char) -> &'static [u8] {
 }
 
 /// Parse the options, map the program named on the command line into
-/// the program's object (`dso::app_ptr`), and set AT_ENTRY to its entry point.
+/// the program's object (`state::app_ptr`), and set AT_ENTRY to its entry point.
 pub fn run(st: &mut State, sp: *mut usize, aux: &mut [usize], env_preload: &mut usize) {
     // SAFETY: the kernel's stack: argc then argv.
     let argc = unsafe { *sp };

@@ -4,7 +4,7 @@
 //! `find` (opening candidates, search lists, `$ORIGIN`), `map` (mapping a
 //! file), `deps` (the object list and the dependency walk), `names`, `tls`.
 //! Their entry points used elsewhere are re-exported here under the names
-//! callers have always used (`load::map_library`, `load::name_z`, …).
+//! callers have always used (`load::map_library`, `load::load_deps`, …).
 // `debug_libs!` forwards C varargs into its unsafe dprintf call.
 #![allow(clippy::macro_metavars_in_unsafe)]
 
@@ -16,8 +16,7 @@ mod names;
 use crate::dso::Dso;
 use crate::heap;
 use crate::musl::ffi;
-use crate::state::ldso_ptr;
-use crate::state::{head, State};
+use crate::state::{head, ldso_ptr, State};
 use crate::symbols::{find_sym, Scope};
 use crate::tls::{self, reserve_thread_tls};
 use alloc::boxed::Box;
@@ -30,7 +29,7 @@ use names::{owned_name, short_name};
 use stormless_search as search;
 use stormless_search::{Outcome, Source};
 
-pub use crate::ld_debug::{name_z, z_ptr};
+use crate::ld_debug::{name_z, z_ptr};
 pub use crate::tls::link_tls;
 pub use deps::{extend_bfs_deps, load_deps, load_preload, Objects};
 pub use map::{file_info, map_library, raise_default_stack, reclaim_gaps, unmap};

@@ -15,8 +15,7 @@ use crate::heap;
 use crate::ld_debug::{name_z, z_ptr};
 use crate::mem;
 use crate::musl::{ffi, libc};
-use crate::state::ldso_ptr;
-use crate::state::{head, State};
+use crate::state::{head, ldso_ptr, State};
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int};
 use stormless_ldcache::Items;
@@ -42,8 +41,7 @@ impl SearchEnv<'static> for LoaderSearch<'_> {
     type Opened = c_int;
 
     fn ldso_name(&mut self) -> &'static [u8] {
-        // SAFETY: the loader's object, live; its name is set once at startup.
-        unsafe { (*ldso_ptr()).name_bytes() }
+        ldso_name()
     }
 
     fn loaded_by_short_name(&mut self, name: &[u8]) -> Option<*mut Dso> {
@@ -233,12 +231,17 @@ fn fixup_rpath(p: &mut Dso) -> Result<(), ()> {
     }
 }
 
+/// The loader's own name (`ldso.name`).
+fn ldso_name() -> &'static [u8] {
+    // SAFETY: the loader's own object is live; its name is set at startup and in
+    // command mode, never while a search runs.
+    unsafe { (*ldso_ptr()).name_bytes() }
+}
+
 /// The system search path, read once (musl's `sys_path`), searched in place.
 fn sys_path(st: &mut State) -> &'static [u8] {
     if st.sys_path.is_none() {
-        // SAFETY: the loader's object, live; its name is set once at startup.
-        let ldso_name = unsafe { (*ldso_ptr()).name_bytes() };
-        st.sys_path = Some(read_sys_path(ldso_name).leak());
+        st.sys_path = Some(read_sys_path(ldso_name()).leak());
     }
     st.sys_path.unwrap_or_default()
 }
